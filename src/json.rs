@@ -1,0 +1,794 @@
+//! Streaming JSON (and NDJSON) scanner.
+//!
+//! A byte-at-a-time state machine that never holds the document: it tracks
+//! the container stack and the current key, decodes each string value (so a
+//! card written with `\u0034` escapes is still seen) and feeds it to the
+//! text scanner as one segment, with the key as context. Field rules mask
+//! whole values by key, including every scalar inside an object or array
+//! under such a key. Numbers are scanned too (exponent forms are expanded),
+//! and a masked number becomes a string or `null`. Output is valid JSON of
+//! the same shape; escapes are re-written in a canonical form.
+//!
+//! Anything that is not JSON switches the rest of the stream to text
+//! scanning ([`JsonScanner::malformed`]), so no byte passes unscanned.
+
+use crate::matcher::{Matcher, RuleRef};
+use crate::scan::{Redaction, ScanError, TextScanner};
+
+/// Deepest nesting accepted before the stream is treated as malformed.
+pub const MAX_DEPTH: usize = 256;
+/// Longest number token; longer ones are treated as malformed.
+pub const MAX_NUMBER: usize = 256;
+/// Longest value kept for a field rule's mask; longer values get a label.
+pub const MAX_FIELD_VALUE: usize = 1024;
+/// Longest key remembered for field rules and context.
+const MAX_KEY: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A value (top level, after `:` or in an array).
+    Value,
+    /// A key or `}` right after `{`.
+    KeyOrEnd,
+    /// A key after `,` in an object.
+    Key,
+    /// `:` after a key.
+    Colon,
+    /// `,` or the container's end after a value.
+    CommaOrEnd,
+    /// A value or `]` right after `[`.
+    ValueOrEnd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    None,
+    /// Inside a string; `key` tells whether it is an object key.
+    Str { key: bool },
+    Number,
+    /// Inside `true`/`false`/`null`: the literal and how much matched.
+    Literal(&'static [u8], usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Esc {
+    None,
+    Backslash,
+    /// `\u` with this many hex digits read and their value.
+    Unicode(u8, u32),
+    /// A high surrogate waiting for `\` of its low half.
+    HighWait(u32),
+    /// High surrogate then `\`, waiting for `u`.
+    HighBackslash(u32),
+    /// Low half being read.
+    Low(u32, u8, u32),
+}
+
+/// Streaming JSON/NDJSON state.
+pub struct JsonScanner {
+    text: TextScanner,
+    stack: Vec<u8>,
+    expect: Expect,
+    tok: Tok,
+    esc: Esc,
+    key: Vec<u8>,
+    norm_key: Vec<u8>,
+    /// Field rule in force and the stack depth where it started.
+    forced: Option<(RuleRef, usize)>,
+    /// Field rule for the value being read.
+    field: Option<RuleRef>,
+    value: Vec<u8>,
+    value_overflow: bool,
+    number: Vec<u8>,
+    scratch: Vec<u8>,
+    decoded: [u8; 4],
+    malformed: bool,
+    offset: u64,
+    token_start: u64,
+    allow_sequence: bool,
+    top_done: bool,
+}
+
+impl std::fmt::Debug for JsonScanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonScanner")
+            .field("depth", &self.stack.len())
+            .field("malformed", &self.malformed)
+            .finish()
+    }
+}
+
+fn escape_into(src: &[u8], out: &mut Vec<u8>) {
+    let mut start = 0;
+    for (i, &b) in src.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&src[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&src[start..]);
+}
+
+fn utf8_encode(c: u32, buf: &mut [u8; 4]) -> &[u8] {
+    let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
+    ch.encode_utf8(buf).as_bytes()
+}
+
+fn hex_val(b: u8) -> Option<u32> {
+    (b as char).to_digit(16)
+}
+
+/// Expands a JSON number in exponent form to plain digits when it is an
+/// integer of at most 40 digits (`4.111111111111111e15` → `4111111111111111`).
+fn expand_exponent(tok: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let Some(epos) = tok.iter().position(|&b| b == b'e' || b == b'E') else {
+        return false;
+    };
+    let (mant, exp) = (&tok[..epos], &tok[epos + 1..]);
+    let exp_str = std::str::from_utf8(exp).unwrap_or("x");
+    let Ok(exp) = exp_str.trim_start_matches('+').parse::<i32>() else {
+        return false;
+    };
+    let (neg, mant) = match mant.first() {
+        Some(b'-') => (true, &mant[1..]),
+        _ => (false, mant),
+    };
+    let (int, frac) = match mant.iter().position(|&b| b == b'.') {
+        Some(p) => (&mant[..p], &mant[p + 1..]),
+        None => (mant, &b""[..]),
+    };
+    if exp < frac.len() as i32 || exp > 40 {
+        return false;
+    }
+    let zeros = exp as usize - frac.len();
+    if int.len() + frac.len() + zeros > 40 {
+        return false;
+    }
+    if neg {
+        out.push(b'-');
+    }
+    out.extend_from_slice(int);
+    out.extend_from_slice(frac);
+    out.extend(std::iter::repeat_n(b'0', zeros));
+    true
+}
+
+impl JsonScanner {
+    /// A scanner; `allow_sequence` accepts several top-level values (NDJSON).
+    pub fn new(m: &Matcher, allow_sequence: bool) -> JsonScanner {
+        JsonScanner {
+            text: TextScanner::new(m),
+            stack: Vec::with_capacity(32),
+            expect: Expect::Value,
+            tok: Tok::None,
+            esc: Esc::None,
+            key: Vec::with_capacity(MAX_KEY),
+            norm_key: Vec::with_capacity(64),
+            forced: None,
+            field: None,
+            value: Vec::with_capacity(64),
+            value_overflow: false,
+            number: Vec::with_capacity(64),
+            scratch: Vec::with_capacity(4096),
+            decoded: [0; 4],
+            malformed: false,
+            offset: 0,
+            token_start: 0,
+            allow_sequence,
+            top_done: false,
+        }
+    }
+
+    /// Whether the input stopped being JSON (the rest was scanned as text).
+    pub fn malformed(&self) -> bool {
+        self.malformed
+    }
+
+    /// Bytes held back.
+    pub fn held(&self) -> usize {
+        self.text.held() + self.number.len() + self.value.len()
+    }
+
+    /// Feeds a chunk.
+    pub fn feed(
+        &mut self,
+        m: &Matcher,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        if self.malformed {
+            return self.text.feed(m, chunk, out, events);
+        }
+        let mut i = 0;
+        while i < chunk.len() {
+            // Fast path: plain bytes of an ordinary string value go to the
+            // text scanner in one call.
+            if let (Tok::Str { .. }, Esc::None, None) = (self.tok, self.esc, self.field_active()) {
+                let rest = &chunk[i..];
+                let n = rest
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                    .unwrap_or(rest.len());
+                if n > 0 {
+                    self.string_bytes(m, &rest[..n], out, events)?;
+                    i += n;
+                    self.offset += n as u64;
+                    continue;
+                }
+            }
+            let b = chunk[i];
+            if !self.byte(m, b, out, events)? {
+                // Not JSON: everything from this byte on is text.
+                self.malformed = true;
+                self.fall_back(m, out, events)?;
+                self.text.feed(m, &chunk[i..], out, events)?;
+                return Ok(());
+            }
+            i += 1;
+            self.offset += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends the document.
+    pub fn finish(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        if !self.malformed {
+            if self.tok == Tok::Number {
+                self.end_number(m, out, events)?;
+                self.after_value();
+            }
+            if self.tok != Tok::None || !self.stack.is_empty() {
+                // Truncated document: flush what is held, scanned.
+                self.malformed = true;
+                self.fall_back(m, out, events)?;
+            }
+        }
+        self.text.end_segment(m, &mut self.scratch, events)?;
+        out.append(&mut self.scratch);
+        Ok(())
+    }
+
+    /// Drops held bytes.
+    pub fn abort(&mut self) {
+        self.text.abort();
+        self.number.clear();
+        self.value.clear();
+        self.scratch.clear();
+    }
+
+    fn field_active(&self) -> Option<RuleRef> {
+        self.field.or(self.forced.map(|f| f.0))
+    }
+
+    /// Flushes partial JSON state (scanned) before switching to text.
+    fn fall_back(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        match self.tok {
+            Tok::Str { .. } => {
+                if let Some(rule) = self.field_active() {
+                    self.write_field_value(m, rule, out, events);
+                    self.text.begin_segment(b"");
+                } else {
+                    self.text.end_segment(m, &mut self.scratch, events)?;
+                    escape_into(&self.scratch, out);
+                    self.scratch.clear();
+                    self.text.begin_segment(b"");
+                }
+            }
+            Tok::Number => {
+                let num = std::mem::take(&mut self.number);
+                self.text.begin_segment(b"");
+                self.text.feed(m, &num, out, events)?;
+                self.number = num;
+                self.number.clear();
+            }
+            _ => self.text.begin_segment(b""),
+        }
+        self.tok = Tok::None;
+        Ok(())
+    }
+
+    fn string_bytes(&mut self, m: &Matcher, bytes: &[u8], out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        let Tok::Str { key } = self.tok else {
+            return Ok(());
+        };
+        if key && self.key.len() + bytes.len() <= MAX_KEY {
+            self.key.extend_from_slice(bytes);
+        } else if key {
+            self.key.clear();
+            self.key.extend_from_slice(b"\xff");
+        }
+        if !key && self.field_active().is_some() {
+            if self.value.len() + bytes.len() <= MAX_FIELD_VALUE {
+                self.value.extend_from_slice(bytes);
+            } else {
+                self.value_overflow = true;
+            }
+            return Ok(());
+        }
+        let n = events.len();
+        self.text.feed(m, bytes, &mut self.scratch, events)?;
+        self.fix_offsets(events, n);
+        escape_into(&self.scratch, out);
+        self.scratch.clear();
+        Ok(())
+    }
+
+    fn fix_offsets(&self, events: &mut [Redaction], from: usize) {
+        for e in &mut events[from..] {
+            e.start = self.token_start;
+            e.end = self.offset.max(self.token_start + 1);
+        }
+    }
+
+    fn write_field_value(&mut self, m: &Matcher, rule: RuleRef, out: &mut Vec<u8>, events: &mut Vec<Redaction>) {
+        let Some(f) = m.field(rule) else { return };
+        self.scratch.clear();
+        if self.value_overflow {
+            self.scratch.extend_from_slice(b"[REDACTED]");
+        } else {
+            f.action.apply(&self.value, m.token_key.as_ref(), &mut self.scratch);
+        }
+        escape_into(&self.scratch, out);
+        self.scratch.clear();
+        events.push(Redaction {
+            rule,
+            start: self.token_start,
+            end: self.offset + 1,
+        });
+        self.value.clear();
+        self.value_overflow = false;
+    }
+
+    fn begin_value_string(&mut self) {
+        self.tok = Tok::Str { key: false };
+        self.token_start = self.offset;
+        self.value.clear();
+        self.value_overflow = false;
+        if self.field_active().is_none() {
+            let ctx_len = self.key.len();
+            self.key.extend_from_slice(b": ");
+            self.text.begin_segment(&self.key);
+            self.key.truncate(ctx_len);
+        }
+    }
+
+    fn end_string(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        let Tok::Str { key } = self.tok else {
+            return Ok(());
+        };
+        if key {
+            // Keys are scanned as text too, then looked up for field rules.
+            self.tok = Tok::Str { key: false };
+            let n = events.len();
+            self.text.end_segment(m, &mut self.scratch, events)?;
+            self.fix_offsets(events, n);
+            escape_into(&self.scratch, out);
+            self.scratch.clear();
+            self.tok = Tok::None;
+            let ok = normalize_key_into(&self.key, &mut self.norm_key);
+            self.field = if ok { m.field_rule(&self.norm_key) } else { None };
+            out.push(b'"');
+            self.expect = Expect::Colon;
+            return Ok(());
+        }
+        if let Some(rule) = self.field_active() {
+            self.write_field_value(m, rule, out, events);
+        } else {
+            let n = events.len();
+            self.text.end_segment(m, &mut self.scratch, events)?;
+            self.fix_offsets(events, n);
+            escape_into(&self.scratch, out);
+            self.scratch.clear();
+        }
+        out.push(b'"');
+        self.tok = Tok::None;
+        self.after_value();
+        Ok(())
+    }
+
+    fn end_number(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        self.tok = Tok::None;
+        let valid = number_is_valid(&self.number);
+        if let Some(rule) = self.field_active() {
+            let json_null = m.field(rule).is_some_and(|f| f.json_null);
+            if json_null {
+                out.extend_from_slice(b"null");
+                events.push(Redaction { rule, start: self.token_start, end: self.offset });
+            } else {
+                std::mem::swap(&mut self.value, &mut self.number);
+                out.push(b'"');
+                self.write_field_value(m, rule, out, events);
+                out.push(b'"');
+                std::mem::swap(&mut self.value, &mut self.number);
+            }
+            self.number.clear();
+            return if valid { Ok(()) } else { Err(ScanError::Engine) };
+        }
+        let mut expanded = Vec::new();
+        let src: &[u8] = if expand_exponent(&self.number, &mut expanded) {
+            &expanded
+        } else {
+            &self.number
+        };
+        let n = events.len();
+        let ctx_len = self.key.len();
+        self.key.extend_from_slice(b": ");
+        self.text.begin_segment(&self.key);
+        self.key.truncate(ctx_len);
+        self.text.feed(m, src, &mut self.scratch, events)?;
+        self.text.end_segment(m, &mut self.scratch, events)?;
+        if events.len() > n {
+            for e in &mut events[n..] {
+                e.start = self.token_start;
+                e.end = self.offset;
+            }
+            let json_null = events[n..].iter().any(|e| {
+                m.rules.get(e.rule.0 as usize).is_some_and(|r| r.json_null)
+            });
+            if json_null {
+                out.extend_from_slice(b"null");
+            } else {
+                out.push(b'"');
+                escape_into(&self.scratch, out);
+                out.push(b'"');
+            }
+        } else {
+            out.extend_from_slice(&self.number);
+        }
+        self.scratch.clear();
+        self.number.clear();
+        if valid {
+            Ok(())
+        } else {
+            Err(ScanError::Engine)
+        }
+    }
+
+    fn after_value(&mut self) {
+        if let Some((_, depth)) = self.forced {
+            if self.stack.len() < depth {
+                self.forced = None;
+            }
+        }
+        if self.stack.len() <= self.forced.map_or(0, |f| f.1).saturating_sub(1) {
+            self.forced = None;
+        }
+        self.field = None;
+        self.expect = if self.stack.is_empty() {
+            self.top_done = true;
+            Expect::Value
+        } else {
+            Expect::CommaOrEnd
+        };
+    }
+
+    /// Handles one byte outside the string fast path. Returns false when the
+    /// byte cannot be JSON here.
+    fn byte(&mut self, m: &Matcher, b: u8, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<bool, ScanError> {
+        match self.tok {
+            Tok::Str { .. } => return self.string_byte(m, b, out, events),
+            Tok::Number => {
+                if matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                    if self.number.len() >= MAX_NUMBER {
+                        return Ok(false);
+                    }
+                    self.number.push(b);
+                    return Ok(true);
+                }
+                if !number_is_valid(&self.number) {
+                    return Ok(false);
+                }
+                self.end_number(m, out, events)?;
+                self.after_value();
+                // fall through: `b` is the next structural byte
+            }
+            Tok::Literal(lit, n) => {
+                if lit.get(n) == Some(&b) {
+                    out.push(b);
+                    if n + 1 == lit.len() {
+                        self.tok = Tok::None;
+                        self.after_value();
+                    } else {
+                        self.tok = Tok::Literal(lit, n + 1);
+                    }
+                    return Ok(true);
+                }
+                return Ok(false);
+            }
+            Tok::None => {}
+        }
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            out.push(b);
+            return Ok(true);
+        }
+        match self.expect {
+            Expect::Value | Expect::ValueOrEnd => {
+                if self.expect == Expect::ValueOrEnd && b == b']' {
+                    return Ok(self.close(b, out));
+                }
+                if self.top_done && self.stack.is_empty() && !self.allow_sequence {
+                    return Ok(false);
+                }
+                self.token_start = self.offset;
+                match b {
+                    b'{' | b'[' => {
+                        if self.stack.len() >= MAX_DEPTH {
+                            return Ok(false);
+                        }
+                        if let Some(rule) = self.field.take() {
+                            if self.forced.is_none() {
+                                self.forced = Some((rule, self.stack.len() + 1));
+                            }
+                        }
+                        self.stack.push(b);
+                        out.push(b);
+                        self.expect = if b == b'{' { Expect::KeyOrEnd } else { Expect::ValueOrEnd };
+                    }
+                    b'"' => {
+                        out.push(b);
+                        self.begin_value_string();
+                    }
+                    b'-' | b'0'..=b'9' => {
+                        self.tok = Tok::Number;
+                        self.number.clear();
+                        self.number.push(b);
+                    }
+                    b't' | b'f' | b'n' => {
+                        let lit: &'static [u8] = match b {
+                            b't' => b"true",
+                            b'f' => b"false",
+                            _ => b"null",
+                        };
+                        out.push(b);
+                        self.tok = Tok::Literal(lit, 1);
+                    }
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+            Expect::KeyOrEnd | Expect::Key => {
+                if b == b'}' && self.expect == Expect::KeyOrEnd {
+                    return Ok(self.close(b, out));
+                }
+                if b != b'"' {
+                    return Ok(false);
+                }
+                out.push(b);
+                self.tok = Tok::Str { key: true };
+                self.token_start = self.offset;
+                self.key.clear();
+                // Keys are text too; context is the previous key, if any.
+                self.text.begin_segment(b"");
+                Ok(true)
+            }
+            Expect::Colon => {
+                if b != b':' {
+                    return Ok(false);
+                }
+                out.push(b);
+                self.expect = Expect::Value;
+                Ok(true)
+            }
+            Expect::CommaOrEnd => match b {
+                b',' => {
+                    out.push(b);
+                    self.field = None;
+                    self.expect = if self.stack.last() == Some(&b'{') { Expect::Key } else { Expect::Value };
+                    Ok(true)
+                }
+                b'}' | b']' => Ok(self.close(b, out)),
+                _ => Ok(false),
+            },
+        }
+    }
+
+    fn close(&mut self, b: u8, out: &mut Vec<u8>) -> bool {
+        let want = if b == b'}' { b'{' } else { b'[' };
+        if self.stack.last() != Some(&want) {
+            return false;
+        }
+        self.stack.pop();
+        out.push(b);
+        if let Some((_, depth)) = self.forced {
+            if self.stack.len() < depth {
+                self.forced = None;
+            }
+        }
+        self.after_value();
+        true
+    }
+
+    fn decoded_bytes(&mut self, m: &Matcher, c: u32, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        let mut buf = self.decoded;
+        let bytes = utf8_encode(c, &mut buf);
+        let mut tmp = [0u8; 4];
+        tmp[..bytes.len()].copy_from_slice(bytes);
+        let n = bytes.len();
+        self.string_bytes(m, &tmp[..n], out, events)
+    }
+
+    fn string_byte(&mut self, m: &Matcher, b: u8, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<bool, ScanError> {
+        match self.esc {
+            Esc::None => match b {
+                b'"' => {
+                    self.end_string(m, out, events)?;
+                    Ok(true)
+                }
+                b'\\' => {
+                    self.esc = Esc::Backslash;
+                    Ok(true)
+                }
+                0..=0x1f => Ok(false),
+                _ => {
+                    self.string_bytes(m, &[b], out, events)?;
+                    Ok(true)
+                }
+            },
+            Esc::Backslash => {
+                let c = match b {
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'u' => {
+                        self.esc = Esc::Unicode(0, 0);
+                        return Ok(true);
+                    }
+                    _ => return Ok(false),
+                };
+                self.esc = Esc::None;
+                self.string_bytes(m, &[c], out, events)?;
+                Ok(true)
+            }
+            Esc::Unicode(n, v) => {
+                let Some(h) = hex_val(b) else { return Ok(false) };
+                let v = v * 16 + h;
+                if n < 3 {
+                    self.esc = Esc::Unicode(n + 1, v);
+                    return Ok(true);
+                }
+                if (0xD800..0xDC00).contains(&v) {
+                    self.esc = Esc::HighWait(v);
+                    return Ok(true);
+                }
+                self.esc = Esc::None;
+                // A lone low surrogate becomes U+FFFD.
+                self.decoded_bytes(m, v, out, events)?;
+                Ok(true)
+            }
+            Esc::HighWait(hi) => {
+                if b == b'\\' {
+                    self.esc = Esc::HighBackslash(hi);
+                    return Ok(true);
+                }
+                self.esc = Esc::None;
+                self.decoded_bytes(m, 0xFFFD, out, events)?;
+                self.string_byte(m, b, out, events)
+            }
+            Esc::HighBackslash(hi) => {
+                if b == b'u' {
+                    self.esc = Esc::Low(hi, 0, 0);
+                    return Ok(true);
+                }
+                self.esc = Esc::Backslash;
+                self.decoded_bytes(m, 0xFFFD, out, events)?;
+                self.string_byte(m, b, out, events)
+            }
+            Esc::Low(hi, n, v) => {
+                let Some(h) = hex_val(b) else { return Ok(false) };
+                let v = v * 16 + h;
+                if n < 3 {
+                    self.esc = Esc::Low(hi, n + 1, v);
+                    return Ok(true);
+                }
+                self.esc = Esc::None;
+                if (0xDC00..0xE000).contains(&v) {
+                    let c = 0x10000 + ((hi - 0xD800) << 10) + (v - 0xDC00);
+                    self.decoded_bytes(m, c, out, events)?;
+                } else {
+                    self.decoded_bytes(m, 0xFFFD, out, events)?;
+                    if (0xD800..0xDC00).contains(&v) {
+                        self.esc = Esc::HighWait(v);
+                    } else {
+                        self.decoded_bytes(m, v, out, events)?;
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
+fn normalize_key_into(key: &[u8], out: &mut Vec<u8>) -> bool {
+    crate::matcher::normalize_key(key, out)
+}
+
+/// RFC 8259 number grammar.
+fn number_is_valid(t: &[u8]) -> bool {
+    let mut i = 0;
+    if t.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match t.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            while t.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        _ => return false,
+    }
+    if t.get(i) == Some(&b'.') {
+        i += 1;
+        let s = i;
+        while t.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    if matches!(t.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(t.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let s = i;
+        while t.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    i == t.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponent_expansion() {
+        let mut out = Vec::new();
+        assert!(expand_exponent(b"4.111111111111111e15", &mut out));
+        assert_eq!(out, b"4111111111111111");
+        assert!(expand_exponent(b"41E2", &mut out));
+        assert_eq!(out, b"4100");
+        assert!(!expand_exponent(b"1.5e0", &mut out));
+        assert!(!expand_exponent(b"12", &mut out));
+    }
+
+    #[test]
+    fn number_grammar() {
+        for ok in ["0", "-0", "12", "1.5", "1e5", "-1.25E-3"] {
+            assert!(number_is_valid(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "-", "01", "1.", ".5", "1e", "1e+", "--1", "1-2"] {
+            assert!(!number_is_valid(bad.as_bytes()), "{bad}");
+        }
+    }
+}

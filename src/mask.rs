@@ -1,0 +1,199 @@
+//! Masking actions: what a redacted value is replaced with.
+//!
+//! `mask` keeps the last N letters/digits and every separator, `label`
+//! writes a fixed text, `token` writes a keyed HMAC-SHA256 pseudonym so the
+//! same value always gives the same token under one key. Nothing here keeps
+//! the value it masks.
+
+use hmac::{Mac, SimpleHmac};
+use sha2::Sha256;
+use std::fmt;
+
+/// Secret key for `token` actions and audit fingerprints. Its `Debug` never
+/// shows the key.
+#[derive(Clone)]
+pub struct TokenKey(Vec<u8>);
+
+impl TokenKey {
+    /// Wraps key bytes; at least 16 bytes are required.
+    pub fn new(bytes: Vec<u8>) -> Result<TokenKey, String> {
+        if bytes.len() < 16 {
+            return Err(format!(
+                "token key is {} bytes; at least 16 are required",
+                bytes.len()
+            ));
+        }
+        Ok(TokenKey(bytes))
+    }
+
+    /// HMAC-SHA256 of `parts` concatenated, under this key.
+    pub fn hmac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        // SimpleHmac accepts any key length, so construction cannot fail;
+        // the fallback arm is there to avoid a panic path regardless.
+        let Ok(mut mac) = <SimpleHmac<Sha256> as Mac>::new_from_slice(&self.0) else {
+            return [0; 32];
+        };
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKey(<redacted>)")
+    }
+}
+
+/// A compiled masking action.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Replace letters and digits with `*`, keeping the last `keep_last`
+    /// and every separator.
+    Mask {
+        /// Letters/digits left readable at the end.
+        keep_last: usize,
+    },
+    /// Replace the value with a fixed label.
+    Label(String),
+    /// Replace the value with `[category:tok_<16 hex>]`.
+    Token {
+        /// Category written into the token.
+        category: String,
+    },
+}
+
+fn is_separator(b: u8) -> bool {
+    b.is_ascii() && !b.is_ascii_alphanumeric()
+}
+
+impl Action {
+    /// Writes the masked form of `value` to `out`.
+    pub fn apply(&self, value: &[u8], key: Option<&TokenKey>, out: &mut Vec<u8>) {
+        match self {
+            Action::Mask { keep_last } => mask_keep_last(value, *keep_last, out),
+            Action::Label(l) => out.extend_from_slice(l.as_bytes()),
+            Action::Token { category } => {
+                let Some(key) = key else {
+                    // Compilation refuses token rules without a key; should
+                    // one get here anyway, never fall back to the value.
+                    out.extend_from_slice(b"[REDACTED]");
+                    return;
+                };
+                token(category, value, key, out);
+            }
+        }
+    }
+}
+
+/// Writes `value` with all letters/digits but the last `keep` replaced by
+/// `*`; a multi-byte UTF-8 character counts as one and becomes one `*`.
+pub fn mask_keep_last(value: &[u8], keep: usize, out: &mut Vec<u8>) {
+    let units = value
+        .iter()
+        .filter(|&&b| !is_separator(b) && (b & 0xC0) != 0x80)
+        .count();
+    // A value no longer than what would be kept is masked whole: a mask
+    // never shows an entire value.
+    let keep = if units <= keep { 0 } else { keep };
+    let mut seen = 0usize;
+    for &b in value {
+        if is_separator(b) {
+            out.push(b);
+        } else if (b & 0xC0) == 0x80 {
+            // UTF-8 continuation byte: its lead byte already wrote one unit.
+            if seen > units.saturating_sub(keep) {
+                out.push(b);
+            }
+        } else {
+            seen += 1;
+            if seen > units.saturating_sub(keep) {
+                out.push(b);
+            } else {
+                out.push(b'*');
+            }
+        }
+    }
+}
+
+/// Writes the keyed token for `value`: separators are dropped and ASCII is
+/// lowercased first, so `4111 1111…` and `4111-1111…` give the same token.
+pub fn token(category: &str, value: &[u8], key: &TokenKey, out: &mut Vec<u8>) {
+    let mut norm = [0u8; 256];
+    let mut n = 0;
+    let mut mac_input_overflow = false;
+    for &b in value {
+        if is_separator(b) {
+            continue;
+        }
+        if n == norm.len() {
+            mac_input_overflow = true;
+            break;
+        }
+        norm[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let digest = if mac_input_overflow {
+        key.hmac(&[category.as_bytes(), b"\0", value])
+    } else {
+        key.hmac(&[category.as_bytes(), b"\0", &norm[..n]])
+    };
+    out.push(b'[');
+    out.extend_from_slice(category.as_bytes());
+    out.extend_from_slice(b":tok_");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in &digest[..8] {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
+    }
+    out.push(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(v: &str, keep: usize) -> String {
+        let mut out = Vec::new();
+        mask_keep_last(v.as_bytes(), keep, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn mask_keeps_separators_and_last_digits() {
+        assert_eq!(masked("4111 1111 1111 1111", 4), "**** **** **** 1111");
+        assert_eq!(masked("4111-1111-1111-1111", 4), "****-****-****-1111");
+        assert_eq!(masked("123-45-6789", 0), "***-**-****");
+        assert_eq!(masked("ab", 4), "**");
+        assert_eq!(masked("1234", 4), "****");
+        assert_eq!(masked("né", 1), "*é");
+        assert_eq!(masked("éé", 0), "**");
+    }
+
+    #[test]
+    fn token_is_deterministic_and_keyed() {
+        let k1 = TokenKey::new(vec![1; 32]).unwrap();
+        let k2 = TokenKey::new(vec![2; 32]).unwrap();
+        let t = |v: &str, k: &TokenKey| {
+            let mut out = Vec::new();
+            token("card", v.as_bytes(), k, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let a = t("4111 1111 1111 1111", &k1);
+        assert_eq!(a, t("4111-1111-1111-1111", &k1));
+        assert_ne!(a, t("4111 1111 1111 1111", &k2));
+        assert_ne!(a, t("5555 5555 5555 4444", &k1));
+        assert!(a.starts_with("[card:tok_") && a.len() == "[card:tok_]".len() + 16);
+        assert!(!a.contains("1111"));
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(TokenKey::new(vec![0; 8]).is_err());
+        assert_eq!(
+            format!("{:?}", TokenKey::new(vec![7; 16]).unwrap()),
+            "TokenKey(<redacted>)"
+        );
+    }
+}

@@ -1,0 +1,882 @@
+//! Compiling rule packs into one immutable, shareable [`Matcher`].
+//!
+//! Compilation checks every rule (bounded regex, trigger, validator, action,
+//! context) and gathers every error with its file, line and rule id before
+//! failing, so `scrim check` and start-up report everything at once. The
+//! result holds one lazy DFA with an anchored start per rule, the gate's
+//! trigger tables, the JSON field-key index and each rule's examples.
+
+use crate::mask::{Action, TokenKey};
+use crate::pack::{ActionSpec, ContextSpec, PackError, PackErrors, PackSpec, RuleSpec};
+use crate::validate;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex_automata::hybrid::dfa::DFA;
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{meta, MatchKind as ReMatchKind};
+use regex_syntax::hir::{Class, Hir, HirKind};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Longest match a rule may have, in bytes. It bounds the bytes a stream
+/// holds back, so it is kept small.
+pub const MAX_RULE_LEN: usize = 400;
+/// Widest context window (before or after) a rule may ask for.
+pub const MAX_CONTEXT: usize = 128;
+
+/// Options that are not part of the packs.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Key for `token` actions; a pack using `token` without it is an error.
+    pub token_key: Option<TokenKey>,
+}
+
+/// Checks applied to a candidate after the regex matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validator {
+    /// Issuer prefix, length and Luhn; picks the longest run of whole digit
+    /// groups that is a card.
+    Card,
+    /// Luhn over the digits.
+    Luhn,
+    /// IBAN country length and mod-97; picks the prefix of the right length.
+    Iban,
+    /// ABA routing checksum.
+    Aba,
+    /// SSN area/group/serial rules.
+    Ssn,
+    /// 7 to 15 digits (E.164 allows at most 15).
+    Phone,
+}
+
+impl Validator {
+    fn parse(s: &str) -> Option<Validator> {
+        Some(match s {
+            "card" => Validator::Card,
+            "luhn" => Validator::Luhn,
+            "iban" => Validator::Iban,
+            "aba" => Validator::Aba,
+            "ssn" => Validator::Ssn,
+            "phone" => Validator::Phone,
+            _ => return None,
+        })
+    }
+
+    /// Returns the span inside `cand` that is a confirmed value, if any.
+    pub fn check(self, cand: &[u8]) -> Option<(usize, usize)> {
+        let whole = Some((0, cand.len()));
+        match self {
+            Validator::Card => card_span(cand),
+            Validator::Luhn => {
+                let mut buf = [0u8; 40];
+                let d = validate::digits(cand, &mut buf)?;
+                (d.len() >= 2 && validate::luhn(d)).then_some((0, cand.len()))
+            }
+            Validator::Iban => {
+                // The rule's pattern may run past the IBAN; only the prefix
+                // with the country's registered length can validate.
+                let mut alnum = 0;
+                for (i, &b) in cand.iter().enumerate() {
+                    if b.is_ascii_alphanumeric() {
+                        alnum += 1;
+                        if alnum >= 15 && validate::iban(&cand[..=i]) {
+                            return Some((0, i + 1));
+                        }
+                    }
+                }
+                None
+            }
+            Validator::Aba => validate::aba(cand).then_some((0, cand.len())),
+            Validator::Ssn => validate::ssn(cand).then_some((0, cand.len())),
+            Validator::Phone => {
+                let n = validate::ascii_digit_count(cand);
+                (7..=15).contains(&n).then_some(whole?)
+            }
+        }
+    }
+}
+
+/// Finds the leftmost, then longest, run of whole digit groups in `cand`
+/// that is a valid card number.
+fn card_span(cand: &[u8]) -> Option<(usize, usize)> {
+    // Digit groups: (start, end, digit count), split at single separators.
+    let mut groups = [(0usize, 0usize); 40];
+    let mut n = 0;
+    let mut i = 0;
+    while i < cand.len() {
+        if cand[i].is_ascii_digit() {
+            let s = i;
+            while i < cand.len() && cand[i].is_ascii_digit() {
+                i += 1;
+            }
+            if n == groups.len() {
+                return None;
+            }
+            groups[n] = (s, i);
+            n += 1;
+        } else {
+            i += 1;
+        }
+    }
+    let groups = &groups[..n];
+    for a in 0..groups.len() {
+        let mut best = None;
+        let mut digits = 0;
+        for (b, g) in groups.iter().enumerate().skip(a) {
+            digits += g.1 - g.0;
+            if digits > 19 {
+                break;
+            }
+            if digits >= 13 && validate::card(&cand[groups[a].0..groups[b].1]) {
+                best = Some((groups[a].0, groups[b].1));
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    None
+}
+
+/// Context words around a candidate.
+#[derive(Debug, Clone)]
+pub struct Context {
+    words: Option<AhoCorasick>,
+    deny: Option<AhoCorasick>,
+    /// Bytes searched before the candidate.
+    pub before: usize,
+    /// Bytes searched after the candidate.
+    pub after: usize,
+}
+
+impl Context {
+    fn found(ac: &AhoCorasick, hay: &[u8]) -> bool {
+        ac.find_overlapping_iter(hay).any(|m| {
+            let before_ok = m.start() == 0 || !hay[m.start() - 1].is_ascii_alphanumeric();
+            let after_ok = m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric();
+            before_ok && after_ok
+        })
+    }
+
+    /// Does the context around a candidate confirm it?
+    pub fn confirms(&self, before: &[u8], after: &[u8]) -> bool {
+        if let Some(deny) = &self.deny {
+            if Self::found(deny, before) {
+                return false;
+            }
+        }
+        match &self.words {
+            Some(words) => Self::found(words, before) || Self::found(words, after),
+            None => true,
+        }
+    }
+}
+
+/// One compiled text rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Rule id from the pack.
+    pub id: String,
+    /// Category.
+    pub category: String,
+    /// Name of the pack it came from.
+    pub pack: String,
+    /// Longest possible match.
+    pub maxlen: usize,
+    /// Most bytes between a match start and its trigger.
+    pub back: usize,
+    /// Every byte that can occur in a match.
+    pub(crate) alphabet: [bool; 256],
+    /// Candidate check.
+    pub validator: Option<Validator>,
+    /// Context words.
+    pub context: Option<Context>,
+    /// Masking.
+    pub action: Action,
+    /// A masked bare JSON number becomes `null` instead of a string.
+    pub json_null: bool,
+    /// Present when the pattern has a `value` group: only it is masked.
+    pub(crate) value_re: Option<(meta::Regex, usize)>,
+    /// Bytes of look-ahead needed before a start can be decided.
+    pub(crate) need: usize,
+}
+
+/// One compiled JSON field rule.
+#[derive(Debug)]
+pub struct FieldRule {
+    /// Rule id.
+    pub id: String,
+    /// Category.
+    pub category: String,
+    /// Pack name.
+    pub pack: String,
+    /// Masking.
+    pub action: Action,
+    /// A masked bare number becomes `null` instead of a string.
+    pub json_null: bool,
+}
+
+/// Identifies a rule inside a [`Matcher`]: text rules first, then field rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleRef(pub u16);
+
+/// Examples of one rule, kept for the self-test.
+#[derive(Debug, Clone)]
+pub struct RuleExamples {
+    /// The rule.
+    pub rule: RuleRef,
+    /// File and line it was declared at.
+    pub file: String,
+    /// Line in the file.
+    pub line: usize,
+    /// Text inputs that must produce a redaction by the rule.
+    pub must_match: Vec<String>,
+    /// Text inputs that must not.
+    pub no_match: Vec<String>,
+    /// Exact input/output pairs; JSON for field rules, text otherwise.
+    pub redact: Vec<[String; 2]>,
+    /// Whether this is a field rule (examples are JSON).
+    pub is_field: bool,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Compiled rule packs: immutable, shared by every stream (`Arc<Matcher>`).
+pub struct Matcher {
+    pub(crate) id: u64,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) fields: Vec<FieldRule>,
+    field_keys: HashMap<Vec<u8>, u16>,
+    pub(crate) dfa: DFA,
+    /// For each byte value, the rules it triggers.
+    pub(crate) byte_rules: Vec<Vec<u16>>,
+    /// Whether ASCII digits trigger any rule.
+    pub(crate) digit_trigger: bool,
+    /// Non-digit trigger bytes (at most 4 for the fast gate).
+    pub(crate) extra_bytes: Vec<u8>,
+    pub(crate) keywords: Option<AhoCorasick>,
+    pub(crate) keyword_rules: Vec<Vec<u16>>,
+    pub(crate) keyword_max: usize,
+    /// Bytes of already-released text kept for look-behind and context.
+    pub(crate) history: usize,
+    /// Largest look-ahead any rule needs.
+    pub(crate) max_need: usize,
+    pub(crate) token_key: Option<TokenKey>,
+    digest: String,
+    packs: Vec<(String, usize)>,
+    examples: Vec<RuleExamples>,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("rules", &self.rules.len())
+            .field("fields", &self.fields.len())
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+/// Normalises a JSON key for field-rule lookup: ASCII lowercase, without
+/// `_`, `-`, `.` and spaces. Returns false when the key is too long to be a
+/// field name (such keys never match).
+pub fn normalize_key(key: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    for &b in key {
+        if matches!(b, b'_' | b'-' | b'.' | b' ') {
+            continue;
+        }
+        if out.len() == 64 {
+            return false;
+        }
+        out.push(b.to_ascii_lowercase());
+    }
+    true
+}
+
+fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+fn collect_alphabet(hir: &Hir, set: &mut [bool; 256]) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(lit) => {
+            for &b in lit.0.iter() {
+                set[b as usize] = true;
+            }
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            for r in c.ranges() {
+                for b in r.start()..=r.end() {
+                    set[b as usize] = true;
+                }
+            }
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            for r in c.ranges() {
+                let (s, e) = (r.start() as u32, r.end() as u32);
+                for b in s.min(0x7f)..=e.min(0x7f) {
+                    set[b as usize] = true;
+                }
+                if e >= 0x80 {
+                    for b in 0x80..=0xff {
+                        set[b] = true;
+                    }
+                }
+            }
+        }
+        HirKind::Repetition(r) => collect_alphabet(&r.sub, set),
+        HirKind::Capture(c) => collect_alphabet(&c.sub, set),
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            for h in v {
+                collect_alphabet(h, set);
+            }
+        }
+    }
+}
+
+fn ascii_ci_ac(words: &[String]) -> Result<AhoCorasick, String> {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(words)
+        .map_err(|e| format!("context words: {e}"))
+}
+
+fn compile_action(
+    a: &ActionSpec,
+    category: &str,
+    opts: &CompileOptions,
+) -> Result<Action, String> {
+    match a.kind.as_str() {
+        "mask" => {
+            if category == "card" && a.keep_last > 4 {
+                return Err(format!(
+                    "card rules keep at most the last 4 digits (keep_last = {})",
+                    a.keep_last
+                ));
+            }
+            if a.label.is_some() {
+                return Err("`label` is only used by type = \"label\"".into());
+            }
+            Ok(Action::Mask {
+                keep_last: a.keep_last,
+            })
+        }
+        "label" => match &a.label {
+            Some(l) if !l.is_empty() => Ok(Action::Label(l.clone())),
+            _ => Err("type = \"label\" needs a non-empty `label`".into()),
+        },
+        "token" => {
+            if opts.token_key.is_none() {
+                return Err(
+                    "type = \"token\" needs a token key (SCRIM_TOKEN_KEY or --token-key-file)"
+                        .into(),
+                );
+            }
+            Ok(Action::Token {
+                category: category.to_string(),
+            })
+        }
+        other => Err(format!(
+            "unknown action type {other:?} (expected mask, label or token)"
+        )),
+    }
+}
+
+fn json_null(v: &Option<String>) -> Result<bool, String> {
+    match v.as_deref() {
+        None | Some("string") => Ok(false),
+        Some("null") => Ok(true),
+        Some(o) => Err(format!(
+            "json_number = {o:?}: expected \"string\" or \"null\""
+        )),
+    }
+}
+
+struct PendingRule {
+    rule: Rule,
+    pattern: String,
+    trigger_digits: bool,
+    trigger_bytes: Vec<u8>,
+    trigger_words: Vec<String>,
+}
+
+fn compile_rule(spec: &RuleSpec, pack: &str, opts: &CompileOptions) -> Result<PendingRule, Vec<String>> {
+    let mut errs = Vec::new();
+    let mut parser = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build();
+    let hir = match parser.parse(&spec.pattern) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            errs.push(format!("pattern does not parse:\n{e}"));
+            None
+        }
+    };
+    let mut alphabet = [false; 256];
+    let mut maxlen = 0;
+    let mut value_re = None;
+    if let Some(hir) = &hir {
+        collect_alphabet(hir, &mut alphabet);
+        let props = hir.properties();
+        match props.maximum_len() {
+            None => errs.push(
+                "pattern is unbounded (uses * or + or {n,}); use bounded repetition like {1,64}"
+                    .into(),
+            ),
+            Some(m) if m > MAX_RULE_LEN => errs.push(format!(
+                "pattern can match {m} bytes; at most {MAX_RULE_LEN} are allowed"
+            )),
+            Some(m) => maxlen = m,
+        }
+        if props.minimum_len().unwrap_or(0) == 0 {
+            errs.push("pattern can match the empty string".into());
+        }
+        if spec.pattern.contains("(?P<value>") || spec.pattern.contains("(?<value>") {
+            match meta::Regex::builder()
+                .syntax(syntax_config())
+                .build(&spec.pattern)
+            {
+                Ok(re) => match re.group_info().to_index(regex_automata::PatternID::ZERO, "value") {
+                    Some(idx) => value_re = Some((re, idx)),
+                    None => errs.push("capture group `value` not found".into()),
+                },
+                Err(e) => errs.push(format!("pattern does not compile: {e}")),
+            }
+        }
+    }
+    let t = &spec.trigger;
+    let mut trigger_bytes = Vec::new();
+    for b in t.bytes.bytes() {
+        if !b.is_ascii() || b.is_ascii_digit() {
+            errs.push(format!(
+                "trigger.bytes must be ASCII non-digits (use digits = true for digits); got {:?}",
+                t.bytes
+            ));
+            break;
+        }
+        trigger_bytes.push(b);
+    }
+    if !t.digits && trigger_bytes.is_empty() && t.words.is_empty() {
+        errs.push("trigger needs digits = true, bytes or words".into());
+    }
+    if !t.words.is_empty() && (t.digits || !trigger_bytes.is_empty() || t.back != 0) {
+        errs.push("trigger.words cannot be combined with digits, bytes or back".into());
+    }
+    if t.words.iter().any(|w| w.is_empty()) {
+        errs.push("trigger.words has an empty word".into());
+    }
+    if t.back > 64 {
+        errs.push(format!("trigger.back = {} is over 64", t.back));
+    }
+    let validator = match spec.validate.as_deref() {
+        None => None,
+        Some(v) => match Validator::parse(v) {
+            Some(v) => Some(v),
+            None => {
+                errs.push(format!(
+                    "unknown validator {v:?} (expected card, luhn, iban, aba, ssn, phone)"
+                ));
+                None
+            }
+        },
+    };
+    let context = match &spec.context {
+        None => None,
+        Some(c) => match compile_context(c) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errs.push(e);
+                None
+            }
+        },
+    };
+    let action = match compile_action(&spec.action, &spec.category, opts) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            errs.push(e);
+            None
+        }
+    };
+    let json_null = json_null(&spec.json_number).unwrap_or_else(|e| {
+        errs.push(e);
+        false
+    });
+    if spec.id.is_empty() || spec.category.is_empty() {
+        errs.push("id and category must be non-empty".into());
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let after = context.as_ref().map_or(0, |c| c.after);
+    Ok(PendingRule {
+        rule: Rule {
+            id: spec.id.clone(),
+            category: spec.category.clone(),
+            pack: pack.to_string(),
+            maxlen,
+            back: t.back,
+            alphabet,
+            validator,
+            context,
+            action: action.unwrap_or(Action::Label(String::new())),
+            json_null,
+            value_re,
+            need: maxlen + after + 1,
+        },
+        pattern: spec.pattern.clone(),
+        trigger_digits: t.digits,
+        trigger_bytes,
+        trigger_words: t.words.clone(),
+    })
+}
+
+fn compile_context(c: &ContextSpec) -> Result<Context, String> {
+    if c.words.is_empty() && c.deny.is_empty() {
+        return Err("context needs `words` or `deny`".into());
+    }
+    if c.before > MAX_CONTEXT || c.after > MAX_CONTEXT {
+        return Err(format!("context before/after are limited to {MAX_CONTEXT} bytes"));
+    }
+    Ok(Context {
+        words: if c.words.is_empty() {
+            None
+        } else {
+            Some(ascii_ci_ac(&c.words)?)
+        },
+        deny: if c.deny.is_empty() {
+            None
+        } else {
+            Some(ascii_ci_ac(&c.deny)?)
+        },
+        before: c.before,
+        after: c.after,
+    })
+}
+
+impl Matcher {
+    /// Compiles packs. Every error in every pack is returned together.
+    pub fn compile(packs: &[PackSpec], opts: &CompileOptions) -> Result<Matcher, PackErrors> {
+        let mut errors = Vec::new();
+        let mut pending = Vec::new();
+        let mut fields = Vec::new();
+        let mut field_keys = HashMap::new();
+        let mut examples = Vec::new();
+        let mut ids: HashMap<String, (String, usize)> = HashMap::new();
+        let mut pack_counts = Vec::new();
+        let mut field_examples = Vec::new();
+        let mut names = HashMap::new();
+        for pack in packs {
+            if let Some(prev) = names.insert(pack.name.clone(), pack.file.clone()) {
+                errors.push(PackError {
+                    file: pack.file.clone(),
+                    line: None,
+                    rule: None,
+                    message: format!("pack name {:?} is also used by {prev}", pack.name),
+                });
+            }
+            pack_counts.push((pack.name.clone(), pack.rules.len() + pack.fields.len()));
+            let mut err = |line: usize, id: &str, message: String| {
+                errors.push(PackError {
+                    file: pack.file.clone(),
+                    line: Some(line),
+                    rule: Some(id.to_string()),
+                    message,
+                })
+            };
+            for located in &pack.rules {
+                let spec = &located.value;
+                if let Some((f, l)) = ids.insert(spec.id.clone(), (pack.file.clone(), located.line)) {
+                    err(located.line, &spec.id, format!("duplicate rule id (also at {f}:{l})"));
+                }
+                match compile_rule(spec, &pack.name, opts) {
+                    Ok(p) => {
+                        examples.push((pending.len(), pack.file.clone(), located.line, spec.examples.clone()));
+                        pending.push(p);
+                    }
+                    Err(es) => {
+                        for e in es {
+                            err(located.line, &spec.id, e);
+                        }
+                    }
+                }
+            }
+            for located in &pack.fields {
+                let spec = &located.value;
+                if let Some((f, l)) = ids.insert(spec.id.clone(), (pack.file.clone(), located.line)) {
+                    err(located.line, &spec.id, format!("duplicate rule id (also at {f}:{l})"));
+                }
+                let action = compile_action(&spec.action, &spec.category, opts);
+                let jn = json_null(&spec.json_number);
+                if spec.keys.is_empty() {
+                    err(located.line, &spec.id, "field rule needs at least one key".into());
+                }
+                if !spec.examples.must_match.is_empty() || !spec.examples.no_match.is_empty() {
+                    err(
+                        located.line,
+                        &spec.id,
+                        "field rules take `redact` examples (JSON in, JSON out) only".into(),
+                    );
+                }
+                match (action, jn) {
+                    (Ok(action), Ok(json_null)) => {
+                        let idx = fields.len() as u16;
+                        let mut norm = Vec::new();
+                        for k in &spec.keys {
+                            if !normalize_key(k.as_bytes(), &mut norm) || norm.is_empty() {
+                                err(located.line, &spec.id, format!("key {k:?} is empty or too long"));
+                                continue;
+                            }
+                            if let Some(prev) = field_keys.insert(norm.clone(), idx) {
+                                if prev != idx {
+                                    err(
+                                        located.line,
+                                        &spec.id,
+                                        format!("key {k:?} is already claimed by another field rule"),
+                                    );
+                                }
+                            }
+                        }
+                        field_examples.push((fields.len(), pack.file.clone(), located.line, spec.examples.redact.clone()));
+                        fields.push(FieldRule {
+                            id: spec.id.clone(),
+                            category: spec.category.clone(),
+                            pack: pack.name.clone(),
+                            action,
+                            json_null,
+                        });
+                    }
+                    (a, j) => {
+                        for e in [a.err(), j.err()].into_iter().flatten() {
+                            err(located.line, &spec.id, e);
+                        }
+                    }
+                }
+            }
+        }
+        if pending.len() + fields.len() > u16::MAX as usize / 2 {
+            errors.push(PackError {
+                file: "(all packs)".into(),
+                line: None,
+                rule: None,
+                message: "too many rules".into(),
+            });
+        }
+        if pending.is_empty() && fields.is_empty() && errors.is_empty() {
+            errors.push(PackError {
+                file: "(all packs)".into(),
+                line: None,
+                rule: None,
+                message: "no rules loaded".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(PackErrors(errors));
+        }
+        let patterns: Vec<&str> = pending.iter().map(|p| p.pattern.as_str()).collect();
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(ReMatchKind::LeftmostFirst)
+                    .starts_for_each_pattern(true)
+                    .cache_capacity(4 << 20),
+            )
+            .syntax(syntax_config())
+            .thompson(thompson::Config::new().utf8(false))
+            .build_many(&patterns)
+            .map_err(|e| {
+                PackErrors(vec![PackError {
+                    file: "(all packs)".into(),
+                    line: None,
+                    rule: None,
+                    message: format!("rules do not compile together: {e}"),
+                }])
+            })?;
+        let mut byte_rules = vec![Vec::new(); 256];
+        let mut extra_bytes = Vec::new();
+        let mut digit_trigger = false;
+        let mut words: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<u16>> = Vec::new();
+        for (i, p) in pending.iter().enumerate() {
+            let i = i as u16;
+            if p.trigger_digits {
+                digit_trigger = true;
+                for b in b'0'..=b'9' {
+                    byte_rules[b as usize].push(i);
+                }
+            }
+            for &b in &p.trigger_bytes {
+                if !extra_bytes.contains(&b) {
+                    extra_bytes.push(b);
+                }
+                byte_rules[b as usize].push(i);
+            }
+            for w in &p.trigger_words {
+                let lw = w.to_ascii_lowercase();
+                match words.iter().position(|x| *x == lw) {
+                    Some(k) => keyword_rules[k].push(i),
+                    None => {
+                        words.push(lw);
+                        keyword_rules.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let keywords = if words.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&words)
+                    .map_err(|e| {
+                        PackErrors(vec![PackError {
+                            file: "(all packs)".into(),
+                            line: None,
+                            rule: None,
+                            message: format!("trigger words: {e}"),
+                        }])
+                    })?,
+            )
+        };
+        let keyword_max = words.iter().map(|w| w.len()).max().unwrap_or(0);
+        let rules: Vec<Rule> = pending.into_iter().map(|p| p.rule).collect();
+        let history = rules
+            .iter()
+            .map(|r| r.context.as_ref().map_or(0, |c| c.before))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let max_need = rules.iter().map(|r| r.need).max().unwrap_or(1);
+        let mut h = Sha256::new();
+        for p in packs {
+            h.update(p.file.as_bytes());
+            h.update([0]);
+            h.update(p.source.as_bytes());
+            h.update([0]);
+        }
+        let digest: String = h
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let nrules = rules.len();
+        let mut all_examples: Vec<RuleExamples> = examples
+            .into_iter()
+            .map(|(i, file, line, ex)| RuleExamples {
+                rule: RuleRef(i as u16),
+                file,
+                line,
+                must_match: ex.must_match,
+                no_match: ex.no_match,
+                redact: ex.redact,
+                is_field: false,
+            })
+            .collect();
+        all_examples.extend(field_examples.into_iter().map(|(i, file, line, redact)| RuleExamples {
+            rule: RuleRef((nrules + i) as u16),
+            file,
+            line,
+            must_match: Vec::new(),
+            no_match: Vec::new(),
+            redact,
+            is_field: true,
+        }));
+        extra_bytes.sort_unstable();
+        Ok(Matcher {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            rules,
+            fields,
+            field_keys,
+            dfa,
+            byte_rules,
+            digit_trigger,
+            extra_bytes,
+            keywords,
+            keyword_rules,
+            keyword_max,
+            history,
+            max_need,
+            token_key: opts.token_key.clone(),
+            digest,
+            packs: pack_counts,
+            examples: all_examples,
+        })
+    }
+
+    /// Compiles the packs built into the binary.
+    pub fn builtin() -> Result<Matcher, PackErrors> {
+        Matcher::compile(&crate::pack::builtin()?, &CompileOptions::default())
+    }
+
+    /// Short hex digest of every pack's file name and source: which rules
+    /// were in force.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// (pack name, rule count) for every pack.
+    pub fn packs(&self) -> &[(String, usize)] {
+        &self.packs
+    }
+
+    /// Every rule's examples.
+    pub fn examples(&self) -> &[RuleExamples] {
+        &self.examples
+    }
+
+    /// Number of text rules plus field rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len() + self.fields.len()
+    }
+
+    /// Id of a rule.
+    pub fn rule_id(&self, r: RuleRef) -> &str {
+        self.describe(r).0
+    }
+
+    /// Category of a rule.
+    pub fn rule_category(&self, r: RuleRef) -> &str {
+        self.describe(r).1
+    }
+
+    /// (id, category, pack) of a rule.
+    pub fn describe(&self, r: RuleRef) -> (&str, &str, &str) {
+        let i = r.0 as usize;
+        if let Some(rule) = self.rules.get(i) {
+            (&rule.id, &rule.category, &rule.pack)
+        } else if let Some(f) = self.fields.get(i - self.rules.len()) {
+            (&f.id, &f.category, &f.pack)
+        } else {
+            ("unknown", "unknown", "unknown")
+        }
+    }
+
+    /// Every rule as a [`RuleRef`].
+    pub fn all_rules(&self) -> impl Iterator<Item = RuleRef> + '_ {
+        (0..self.rule_count()).map(|i| RuleRef(i as u16))
+    }
+
+    /// Looks up a normalised JSON key; returns the field rule's [`RuleRef`].
+    pub fn field_rule(&self, normalized_key: &[u8]) -> Option<RuleRef> {
+        self.field_keys
+            .get(normalized_key)
+            .map(|&i| RuleRef((self.rules.len() + i as usize) as u16))
+    }
+
+    pub(crate) fn field(&self, r: RuleRef) -> Option<&FieldRule> {
+        self.fields.get((r.0 as usize).checked_sub(self.rules.len())?)
+    }
+
+    /// The most bytes one text stream holds back: the longest look-ahead a
+    /// rule needs plus the history kept for context and look-behind.
+    pub fn window(&self) -> usize {
+        self.max_need + self.history + self.rules.iter().map(|r| r.back).max().unwrap_or(0)
+    }
+}
