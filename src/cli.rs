@@ -94,7 +94,8 @@ pub fn load_matcher(
         None => pack::builtin(),
     }
     .map_err(|e| e.to_string())?;
-    Matcher::compile(&specs, &CompileOptions { token_key: key }).map_err(|e: PackErrors| e.to_string())
+    Matcher::compile(&specs, &CompileOptions { token_key: key })
+        .map_err(|e: PackErrors| e.to_string())
 }
 
 fn env_lookup(name: &str) -> Option<String> {
@@ -167,7 +168,12 @@ fn check(packs: &PackArgs) -> i32 {
     }
 }
 
-fn redact_files(m: &Arc<Matcher>, format: Format, files: &[PathBuf], summary: bool) -> Result<(), String> {
+fn redact_files(
+    m: &Arc<Matcher>,
+    format: Format,
+    files: &[PathBuf],
+    summary: bool,
+) -> Result<(), String> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
@@ -194,13 +200,17 @@ fn redact_files(m: &Arc<Matcher>, format: Format, files: &[PathBuf], summary: bo
                 *counts.entry(m.rule_id(e.rule).to_string()).or_default() += 1;
             }
         }
-        r.finish(&mut out, &mut events).map_err(|e| format!("{name}: {e}"))?;
+        r.finish(&mut out, &mut events)
+            .map_err(|e| format!("{name}: {e}"))?;
         w.write_all(&out).map_err(|e| format!("write error: {e}"))?;
         for e in events.drain(..) {
             *counts.entry(m.rule_id(e.rule).to_string()).or_default() += 1;
         }
         if r.malformed() {
-            eprintln!("scrim redact: {name}: not valid {}; the rest was scanned as text", format.name());
+            eprintln!(
+                "scrim redact: {name}: not valid {}; the rest was scanned as text",
+                format.name()
+            );
         }
         Ok(())
     };
@@ -208,7 +218,8 @@ fn redact_files(m: &Arc<Matcher>, format: Format, files: &[PathBuf], summary: bo
         run_one("<stdin>", &mut std::io::stdin().lock())?;
     } else {
         for f in files {
-            let mut file = std::fs::File::open(f).map_err(|e| format!("cannot open {}: {e}", f.display()))?;
+            let mut file =
+                std::fs::File::open(f).map_err(|e| format!("cannot open {}: {e}", f.display()))?;
             run_one(&f.display().to_string(), &mut file)?;
         }
     }

@@ -36,6 +36,8 @@ enum Expect {
     Colon,
     /// `,` or the container's end after a value.
     CommaOrEnd,
+    /// NDJSON: only whitespace, then a newline, after a top-level value.
+    LineEnd,
     /// A value or `]` right after `[`.
     ValueOrEnd,
 }
@@ -44,7 +46,9 @@ enum Expect {
 enum Tok {
     None,
     /// Inside a string; `key` tells whether it is an object key.
-    Str { key: bool },
+    Str {
+        key: bool,
+    },
     Number,
     /// Inside `true`/`false`/`null`: the literal and how much matched.
     Literal(&'static [u8], usize),
@@ -80,6 +84,14 @@ pub struct JsonScanner {
     value: Vec<u8>,
     value_overflow: bool,
     number: Vec<u8>,
+    /// A finished number's output, held until the next byte proves the
+    /// document is still JSON: if it is not, the raw number (`num_raw`) is
+    /// rescanned as text with what follows, so `4111 1111 …` split into
+    /// "numbers" is still found.
+    num_out: Vec<u8>,
+    num_raw: Vec<u8>,
+    num_pending: bool,
+    num_field: bool,
     scratch: Vec<u8>,
     decoded: [u8; 4],
     malformed: bool,
@@ -187,6 +199,10 @@ impl JsonScanner {
             value: Vec::with_capacity(64),
             value_overflow: false,
             number: Vec::with_capacity(64),
+            num_out: Vec::with_capacity(64),
+            num_raw: Vec::with_capacity(64),
+            num_pending: false,
+            num_field: false,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
             malformed: false,
@@ -204,7 +220,7 @@ impl JsonScanner {
 
     /// Bytes held back.
     pub fn held(&self) -> usize {
-        self.text.held() + self.number.len() + self.value.len()
+        self.text.held() + self.number.len() + self.value.len() + self.num_raw.len()
     }
 
     /// Feeds a chunk.
@@ -236,6 +252,21 @@ impl JsonScanner {
                 }
             }
             let b = chunk[i];
+            if self.num_pending {
+                let ws = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+                if ws && !(self.expect == Expect::LineEnd && b == b'\n') {
+                    self.num_raw.push(b);
+                    self.num_out.push(b);
+                    i += 1;
+                    self.offset += 1;
+                    continue;
+                }
+                if ws || self.accepts(b) {
+                    out.append(&mut self.num_out);
+                    self.num_raw.clear();
+                    self.num_pending = false;
+                }
+            }
             if !self.byte(m, b, out, events)? {
                 // Not JSON: everything from this byte on is text.
                 self.malformed = true;
@@ -250,11 +281,21 @@ impl JsonScanner {
     }
 
     /// Ends the document.
-    pub fn finish(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+    pub fn finish(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
         if !self.malformed {
-            if self.tok == Tok::Number {
-                self.end_number(m, out, events)?;
+            if self.tok == Tok::Number && number_is_valid(&self.number) {
+                self.close_number(m, events)?;
                 self.after_value();
+            }
+            if self.num_pending {
+                out.append(&mut self.num_out);
+                self.num_raw.clear();
+                self.num_pending = false;
             }
             if self.tok != Tok::None || !self.stack.is_empty() {
                 // Truncated document: flush what is held, scanned.
@@ -273,6 +314,9 @@ impl JsonScanner {
         self.number.clear();
         self.value.clear();
         self.scratch.clear();
+        self.num_out.clear();
+        self.num_raw.clear();
+        self.num_pending = false;
     }
 
     fn field_active(&self) -> Option<RuleRef> {
@@ -280,7 +324,27 @@ impl JsonScanner {
     }
 
     /// Flushes partial JSON state (scanned) before switching to text.
-    fn fall_back(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+    fn fall_back(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        if self.num_pending {
+            self.num_pending = false;
+            self.text.begin_segment(b"");
+            if self.num_field {
+                // Masked by a field rule: its output is safe as it is.
+                out.append(&mut self.num_out);
+            } else {
+                let raw = std::mem::take(&mut self.num_raw);
+                self.text.feed(m, &raw, out, events)?;
+                self.num_raw = raw;
+            }
+            self.num_out.clear();
+            self.num_raw.clear();
+            return Ok(());
+        }
         match self.tok {
             Tok::Str { .. } => {
                 if let Some(rule) = self.field_active() {
@@ -306,7 +370,13 @@ impl JsonScanner {
         Ok(())
     }
 
-    fn string_bytes(&mut self, m: &Matcher, bytes: &[u8], out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+    fn string_bytes(
+        &mut self,
+        m: &Matcher,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
@@ -339,13 +409,20 @@ impl JsonScanner {
         }
     }
 
-    fn write_field_value(&mut self, m: &Matcher, rule: RuleRef, out: &mut Vec<u8>, events: &mut Vec<Redaction>) {
+    fn write_field_value(
+        &mut self,
+        m: &Matcher,
+        rule: RuleRef,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) {
         let Some(f) = m.field(rule) else { return };
         self.scratch.clear();
         if self.value_overflow {
             self.scratch.extend_from_slice(b"[REDACTED]");
         } else {
-            f.action.apply(&self.value, m.token_key.as_ref(), &mut self.scratch);
+            f.action
+                .apply(&self.value, m.token_key.as_ref(), &mut self.scratch);
         }
         escape_into(&self.scratch, out);
         self.scratch.clear();
@@ -371,7 +448,12 @@ impl JsonScanner {
         }
     }
 
-    fn end_string(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+    fn end_string(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
@@ -385,7 +467,11 @@ impl JsonScanner {
             self.scratch.clear();
             self.tok = Tok::None;
             let ok = normalize_key_into(&self.key, &mut self.norm_key);
-            self.field = if ok { m.field_rule(&self.norm_key) } else { None };
+            self.field = if ok {
+                m.field_rule(&self.norm_key)
+            } else {
+                None
+            };
             out.push(b'"');
             self.expect = Expect::Colon;
             return Ok(());
@@ -405,14 +491,58 @@ impl JsonScanner {
         Ok(())
     }
 
-    fn end_number(&mut self, m: &Matcher, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+    /// Ends a number token; its output waits in `num_out`.
+    fn close_number(&mut self, m: &Matcher, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        self.num_raw.clear();
+        self.num_raw.extend_from_slice(&self.number);
+        self.num_field = self.field_active().is_some();
+        let mut nout = std::mem::take(&mut self.num_out);
+        nout.clear();
+        let r = self.end_number(m, &mut nout, events);
+        self.num_out = nout;
+        self.num_pending = true;
+        r
+    }
+
+    /// Whether `b` (not whitespace) is valid JSON in the current state.
+    fn accepts(&self, b: u8) -> bool {
+        match self.expect {
+            Expect::Value | Expect::ValueOrEnd => {
+                (self.expect == Expect::ValueOrEnd && b == b']')
+                    || (!(self.top_done && self.stack.is_empty() && !self.allow_sequence)
+                        && matches!(
+                            b,
+                            b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+                        ))
+            }
+            Expect::KeyOrEnd => b == b'"' || b == b'}',
+            Expect::Key => b == b'"',
+            Expect::Colon => b == b':',
+            Expect::CommaOrEnd => {
+                b == b','
+                    || (b == b'}' && self.stack.last() == Some(&b'{'))
+                    || (b == b']' && self.stack.last() == Some(&b'['))
+            }
+            Expect::LineEnd => b == b'\n',
+        }
+    }
+
+    fn end_number(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
         self.tok = Tok::None;
-        let valid = number_is_valid(&self.number);
         if let Some(rule) = self.field_active() {
             let json_null = m.field(rule).is_some_and(|f| f.json_null);
             if json_null {
                 out.extend_from_slice(b"null");
-                events.push(Redaction { rule, start: self.token_start, end: self.offset });
+                events.push(Redaction {
+                    rule,
+                    start: self.token_start,
+                    end: self.offset,
+                });
             } else {
                 std::mem::swap(&mut self.value, &mut self.number);
                 out.push(b'"');
@@ -421,7 +551,7 @@ impl JsonScanner {
                 std::mem::swap(&mut self.value, &mut self.number);
             }
             self.number.clear();
-            return if valid { Ok(()) } else { Err(ScanError::Engine) };
+            return Ok(());
         }
         let mut expanded = Vec::new();
         let src: &[u8] = if expand_exponent(&self.number, &mut expanded) {
@@ -441,9 +571,9 @@ impl JsonScanner {
                 e.start = self.token_start;
                 e.end = self.offset;
             }
-            let json_null = events[n..].iter().any(|e| {
-                m.rules.get(e.rule.0 as usize).is_some_and(|r| r.json_null)
-            });
+            let json_null = events[n..]
+                .iter()
+                .any(|e| m.rules.get(e.rule.0 as usize).is_some_and(|r| r.json_null));
             if json_null {
                 out.extend_from_slice(b"null");
             } else {
@@ -456,11 +586,7 @@ impl JsonScanner {
         }
         self.scratch.clear();
         self.number.clear();
-        if valid {
-            Ok(())
-        } else {
-            Err(ScanError::Engine)
-        }
+        Ok(())
     }
 
     fn after_value(&mut self) {
@@ -475,7 +601,11 @@ impl JsonScanner {
         self.field = None;
         self.expect = if self.stack.is_empty() {
             self.top_done = true;
-            Expect::Value
+            if self.allow_sequence {
+                Expect::LineEnd
+            } else {
+                Expect::Value
+            }
         } else {
             Expect::CommaOrEnd
         };
@@ -483,7 +613,13 @@ impl JsonScanner {
 
     /// Handles one byte outside the string fast path. Returns false when the
     /// byte cannot be JSON here.
-    fn byte(&mut self, m: &Matcher, b: u8, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<bool, ScanError> {
+    fn byte(
+        &mut self,
+        m: &Matcher,
+        b: u8,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<bool, ScanError> {
         match self.tok {
             Tok::Str { .. } => return self.string_byte(m, b, out, events),
             Tok::Number => {
@@ -497,8 +633,21 @@ impl JsonScanner {
                 if !number_is_valid(&self.number) {
                     return Ok(false);
                 }
-                self.end_number(m, out, events)?;
+                self.close_number(m, events)?;
                 self.after_value();
+                if matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+                    && !(self.expect == Expect::LineEnd && b == b'\n')
+                {
+                    self.num_raw.push(b);
+                    self.num_out.push(b);
+                    return Ok(true);
+                }
+                if !self.accepts(b) {
+                    return Ok(false);
+                }
+                out.append(&mut self.num_out);
+                self.num_raw.clear();
+                self.num_pending = false;
                 // fall through: `b` is the next structural byte
             }
             Tok::Literal(lit, n) => {
@@ -517,10 +666,14 @@ impl JsonScanner {
             Tok::None => {}
         }
         if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            if self.expect == Expect::LineEnd && b == b'\n' {
+                self.expect = Expect::Value;
+            }
             out.push(b);
             return Ok(true);
         }
         match self.expect {
+            Expect::LineEnd => Ok(false),
             Expect::Value | Expect::ValueOrEnd => {
                 if self.expect == Expect::ValueOrEnd && b == b']' {
                     return Ok(self.close(b, out));
@@ -541,7 +694,11 @@ impl JsonScanner {
                         }
                         self.stack.push(b);
                         out.push(b);
-                        self.expect = if b == b'{' { Expect::KeyOrEnd } else { Expect::ValueOrEnd };
+                        self.expect = if b == b'{' {
+                            Expect::KeyOrEnd
+                        } else {
+                            Expect::ValueOrEnd
+                        };
                     }
                     b'"' => {
                         out.push(b);
@@ -592,7 +749,11 @@ impl JsonScanner {
                 b',' => {
                     out.push(b);
                     self.field = None;
-                    self.expect = if self.stack.last() == Some(&b'{') { Expect::Key } else { Expect::Value };
+                    self.expect = if self.stack.last() == Some(&b'{') {
+                        Expect::Key
+                    } else {
+                        Expect::Value
+                    };
                     Ok(true)
                 }
                 b'}' | b']' => Ok(self.close(b, out)),
@@ -617,7 +778,13 @@ impl JsonScanner {
         true
     }
 
-    fn decoded_bytes(&mut self, m: &Matcher, c: u32, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+    fn decoded_bytes(
+        &mut self,
+        m: &Matcher,
+        c: u32,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
         let mut buf = self.decoded;
         let bytes = utf8_encode(c, &mut buf);
         let mut tmp = [0u8; 4];
@@ -626,7 +793,13 @@ impl JsonScanner {
         self.string_bytes(m, &tmp[..n], out, events)
     }
 
-    fn string_byte(&mut self, m: &Matcher, b: u8, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<bool, ScanError> {
+    fn string_byte(
+        &mut self,
+        m: &Matcher,
+        b: u8,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<bool, ScanError> {
         match self.esc {
             Esc::None => match b {
                 b'"' => {
@@ -664,7 +837,9 @@ impl JsonScanner {
                 Ok(true)
             }
             Esc::Unicode(n, v) => {
-                let Some(h) = hex_val(b) else { return Ok(false) };
+                let Some(h) = hex_val(b) else {
+                    return Ok(false);
+                };
                 let v = v * 16 + h;
                 if n < 3 {
                     self.esc = Esc::Unicode(n + 1, v);
@@ -698,7 +873,9 @@ impl JsonScanner {
                 self.string_byte(m, b, out, events)
             }
             Esc::Low(hi, n, v) => {
-                let Some(h) = hex_val(b) else { return Ok(false) };
+                let Some(h) = hex_val(b) else {
+                    return Ok(false);
+                };
                 let v = v * 16 + h;
                 if n < 3 {
                     self.esc = Esc::Low(hi, n + 1, v);

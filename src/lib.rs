@@ -11,6 +11,7 @@
 //!   - [`json`]: the streaming JSON/NDJSON scanner.
 //!   - [`redactor`]: the per-stream entry point for every format.
 //!   - [`selftest`]: running every rule's examples.
+//!   - [`reference`]: the naive ungated scanner (test oracle, bench baseline).
 //! - [`corpus`]: seeded transcript generator for benchmarks and tests.
 //! - [`cli`]: the `scrim` command line.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod mask;
 pub mod matcher;
 pub mod pack;
 pub mod redactor;
+pub mod reference;
 pub mod scan;
 pub mod selftest;
 pub mod validate;

@@ -63,8 +63,33 @@ impl Validator {
         })
     }
 
-    /// Returns the span inside `cand` that is a confirmed value, if any.
-    pub fn check(self, cand: &[u8]) -> Option<(usize, usize)> {
+    /// Checks a candidate. Returns the confirmed span inside `cand`, if any,
+    /// and where the rule's search resumes (an offset into `cand`, > 0).
+    /// Most validators resume after the candidate; the card validator
+    /// resumes after the card it found, or, when a long run of digit groups
+    /// held none, at the first group that could start a card running past
+    /// the candidate's end, so a card is never swallowed by a longer run.
+    pub fn check(self, cand: &[u8]) -> (Option<(usize, usize)>, usize) {
+        match self {
+            Validator::Card => {
+                // A run of 19+ digits may have been cut by the pattern's
+                // length bound, so a card may start inside it and continue
+                // past its end: resume early enough to see that card whole.
+                let cut = if validate::ascii_digit_count(cand) >= 19 {
+                    card_resume(cand)
+                } else {
+                    cand.len()
+                };
+                match card_span(cand) {
+                    Some((a, b)) => (Some((a, b)), b.min(cut).max(1)),
+                    None => (None, cut),
+                }
+            }
+            other => (other.check_whole(cand), cand.len()),
+        }
+    }
+
+    fn check_whole(self, cand: &[u8]) -> Option<(usize, usize)> {
         let whole = Some((0, cand.len()));
         match self {
             Validator::Card => card_span(cand),
@@ -97,6 +122,29 @@ impl Validator {
     }
 }
 
+/// Where to resume after a digit-group run with no card: at the earliest
+/// group from which fewer than 19 digits remain (a card starting there
+/// could continue past the run), but never at the run's first group.
+fn card_resume(cand: &[u8]) -> usize {
+    let mut digits = 0;
+    let mut resume = cand.len();
+    let mut i = cand.len();
+    while i > 0 {
+        i -= 1;
+        if cand[i].is_ascii_digit() {
+            digits += 1;
+            let group_start = i == 0 || !cand[i - 1].is_ascii_digit();
+            if group_start {
+                if digits >= 19 || i == 0 {
+                    break;
+                }
+                resume = i;
+            }
+        }
+    }
+    resume.max(1)
+}
+
 /// Finds the leftmost, then longest, run of whole digit groups in `cand`
 /// that is a valid card number.
 fn card_span(cand: &[u8]) -> Option<(usize, usize)> {
@@ -120,8 +168,16 @@ fn card_span(cand: &[u8]) -> Option<(usize, usize)> {
         }
     }
     let groups = &groups[..n];
+    // Every run of whole groups that is a card; runs that overlap are merged,
+    // because two readings of the same digits ("482114111 4111" and
+    // "4111 1111 1111 1111") must both be masked.
+    let mut span: Option<(usize, usize)> = None;
     for a in 0..groups.len() {
-        let mut best = None;
+        if let Some((_, end)) = span {
+            if groups[a].0 >= end {
+                break;
+            }
+        }
         let mut digits = 0;
         for (b, g) in groups.iter().enumerate().skip(a) {
             digits += g.1 - g.0;
@@ -129,14 +185,14 @@ fn card_span(cand: &[u8]) -> Option<(usize, usize)> {
                 break;
             }
             if digits >= 13 && validate::card(&cand[groups[a].0..groups[b].1]) {
-                best = Some((groups[a].0, groups[b].1));
+                span = Some(match span {
+                    None => (groups[a].0, groups[b].1),
+                    Some((s, e)) => (s, e.max(groups[b].1)),
+                });
             }
         }
-        if best.is_some() {
-            return best;
-        }
     }
-    None
+    span
 }
 
 /// Context words around a candidate.
@@ -151,7 +207,7 @@ pub struct Context {
 }
 
 impl Context {
-    fn found(ac: &AhoCorasick, hay: &[u8]) -> bool {
+    pub(crate) fn found(ac: &AhoCorasick, hay: &[u8]) -> bool {
         ac.find_overlapping_iter(hay).any(|m| {
             let before_ok = m.start() == 0 || !hay[m.start() - 1].is_ascii_alphanumeric();
             let after_ok = m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric();
@@ -200,6 +256,8 @@ pub struct Rule {
     pub(crate) value_re: Option<(meta::Regex, usize)>,
     /// Bytes of look-ahead needed before a start can be decided.
     pub(crate) need: usize,
+    /// The pattern as written (the naive reference scanner compiles it).
+    pub pattern: String,
 }
 
 /// One compiled JSON field rule.
@@ -321,9 +379,7 @@ fn collect_alphabet(hir: &Hir, set: &mut [bool; 256]) {
                     set[b as usize] = true;
                 }
                 if e >= 0x80 {
-                    for b in 0x80..=0xff {
-                        set[b] = true;
-                    }
+                    set[0x80..].fill(true);
                 }
             }
         }
@@ -345,11 +401,7 @@ fn ascii_ci_ac(words: &[String]) -> Result<AhoCorasick, String> {
         .map_err(|e| format!("context words: {e}"))
 }
 
-fn compile_action(
-    a: &ActionSpec,
-    category: &str,
-    opts: &CompileOptions,
-) -> Result<Action, String> {
+fn compile_action(a: &ActionSpec, category: &str, opts: &CompileOptions) -> Result<Action, String> {
     match a.kind.as_str() {
         "mask" => {
             if category == "card" && a.keep_last > 4 {
@@ -404,7 +456,11 @@ struct PendingRule {
     trigger_words: Vec<String>,
 }
 
-fn compile_rule(spec: &RuleSpec, pack: &str, opts: &CompileOptions) -> Result<PendingRule, Vec<String>> {
+fn compile_rule(
+    spec: &RuleSpec,
+    pack: &str,
+    opts: &CompileOptions,
+) -> Result<PendingRule, Vec<String>> {
     let mut errs = Vec::new();
     let mut parser = regex_syntax::ParserBuilder::new()
         .unicode(false)
@@ -441,7 +497,10 @@ fn compile_rule(spec: &RuleSpec, pack: &str, opts: &CompileOptions) -> Result<Pe
                 .syntax(syntax_config())
                 .build(&spec.pattern)
             {
-                Ok(re) => match re.group_info().to_index(regex_automata::PatternID::ZERO, "value") {
+                Ok(re) => match re
+                    .group_info()
+                    .to_index(regex_automata::PatternID::ZERO, "value")
+                {
                     Some(idx) => value_re = Some((re, idx)),
                     None => errs.push("capture group `value` not found".into()),
                 },
@@ -527,6 +586,7 @@ fn compile_rule(spec: &RuleSpec, pack: &str, opts: &CompileOptions) -> Result<Pe
             json_null,
             value_re,
             need: maxlen + after + 1,
+            pattern: spec.pattern.clone(),
         },
         pattern: spec.pattern.clone(),
         trigger_digits: t.digits,
@@ -540,7 +600,9 @@ fn compile_context(c: &ContextSpec) -> Result<Context, String> {
         return Err("context needs `words` or `deny`".into());
     }
     if c.before > MAX_CONTEXT || c.after > MAX_CONTEXT {
-        return Err(format!("context before/after are limited to {MAX_CONTEXT} bytes"));
+        return Err(format!(
+            "context before/after are limited to {MAX_CONTEXT} bytes"
+        ));
     }
     Ok(Context {
         words: if c.words.is_empty() {
@@ -590,12 +652,22 @@ impl Matcher {
             };
             for located in &pack.rules {
                 let spec = &located.value;
-                if let Some((f, l)) = ids.insert(spec.id.clone(), (pack.file.clone(), located.line)) {
-                    err(located.line, &spec.id, format!("duplicate rule id (also at {f}:{l})"));
+                if let Some((f, l)) = ids.insert(spec.id.clone(), (pack.file.clone(), located.line))
+                {
+                    err(
+                        located.line,
+                        &spec.id,
+                        format!("duplicate rule id (also at {f}:{l})"),
+                    );
                 }
                 match compile_rule(spec, &pack.name, opts) {
                     Ok(p) => {
-                        examples.push((pending.len(), pack.file.clone(), located.line, spec.examples.clone()));
+                        examples.push((
+                            pending.len(),
+                            pack.file.clone(),
+                            located.line,
+                            spec.examples.clone(),
+                        ));
                         pending.push(p);
                     }
                     Err(es) => {
@@ -607,13 +679,22 @@ impl Matcher {
             }
             for located in &pack.fields {
                 let spec = &located.value;
-                if let Some((f, l)) = ids.insert(spec.id.clone(), (pack.file.clone(), located.line)) {
-                    err(located.line, &spec.id, format!("duplicate rule id (also at {f}:{l})"));
+                if let Some((f, l)) = ids.insert(spec.id.clone(), (pack.file.clone(), located.line))
+                {
+                    err(
+                        located.line,
+                        &spec.id,
+                        format!("duplicate rule id (also at {f}:{l})"),
+                    );
                 }
                 let action = compile_action(&spec.action, &spec.category, opts);
                 let jn = json_null(&spec.json_number);
                 if spec.keys.is_empty() {
-                    err(located.line, &spec.id, "field rule needs at least one key".into());
+                    err(
+                        located.line,
+                        &spec.id,
+                        "field rule needs at least one key".into(),
+                    );
                 }
                 if !spec.examples.must_match.is_empty() || !spec.examples.no_match.is_empty() {
                     err(
@@ -628,7 +709,11 @@ impl Matcher {
                         let mut norm = Vec::new();
                         for k in &spec.keys {
                             if !normalize_key(k.as_bytes(), &mut norm) || norm.is_empty() {
-                                err(located.line, &spec.id, format!("key {k:?} is empty or too long"));
+                                err(
+                                    located.line,
+                                    &spec.id,
+                                    format!("key {k:?} is empty or too long"),
+                                );
                                 continue;
                             }
                             if let Some(prev) = field_keys.insert(norm.clone(), idx) {
@@ -636,12 +721,19 @@ impl Matcher {
                                     err(
                                         located.line,
                                         &spec.id,
-                                        format!("key {k:?} is already claimed by another field rule"),
+                                        format!(
+                                            "key {k:?} is already claimed by another field rule"
+                                        ),
                                     );
                                 }
                             }
                         }
-                        field_examples.push((fields.len(), pack.file.clone(), located.line, spec.examples.redact.clone()));
+                        field_examples.push((
+                            fields.len(),
+                            pack.file.clone(),
+                            located.line,
+                            spec.examples.redact.clone(),
+                        ));
                         fields.push(FieldRule {
                             id: spec.id.clone(),
                             category: spec.category.clone(),
@@ -779,14 +871,16 @@ impl Matcher {
                 is_field: false,
             })
             .collect();
-        all_examples.extend(field_examples.into_iter().map(|(i, file, line, redact)| RuleExamples {
-            rule: RuleRef((nrules + i) as u16),
-            file,
-            line,
-            must_match: Vec::new(),
-            no_match: Vec::new(),
-            redact,
-            is_field: true,
+        all_examples.extend(field_examples.into_iter().map(|(i, file, line, redact)| {
+            RuleExamples {
+                rule: RuleRef((nrules + i) as u16),
+                file,
+                line,
+                must_match: Vec::new(),
+                no_match: Vec::new(),
+                redact,
+                is_field: true,
+            }
         }));
         extra_bytes.sort_unstable();
         Ok(Matcher {
@@ -871,7 +965,8 @@ impl Matcher {
     }
 
     pub(crate) fn field(&self, r: RuleRef) -> Option<&FieldRule> {
-        self.fields.get((r.0 as usize).checked_sub(self.rules.len())?)
+        self.fields
+            .get((r.0 as usize).checked_sub(self.rules.len())?)
     }
 
     /// The most bytes one text stream holds back: the longest look-ahead a

@@ -273,7 +273,11 @@ pub fn parse(file: &str, source: &str) -> Result<PackSpec, PackError> {
 
 /// The packs compiled into the binary.
 pub fn builtin() -> Result<Vec<PackSpec>, PackErrors> {
-    collect(BUILTIN.iter().map(|(f, s)| parse(&format!("builtin:{f}"), s)))
+    collect(
+        BUILTIN
+            .iter()
+            .map(|(f, s)| parse(&format!("builtin:{f}"), s)),
+    )
 }
 
 /// Loads every `*.toml` file of `dir`, in file-name order.

@@ -49,11 +49,14 @@ impl Format {
 
 enum Inner {
     Text(TextScanner),
-    Json(JsonScanner),
+    Json(Box<JsonScanner>),
     /// SSE: text, with a segment end after every blank line, so each event
     /// is released when it is complete. `line_end` is true right after a
     /// line terminator.
-    Sse { text: TextScanner, line_end: bool },
+    Sse {
+        text: TextScanner,
+        line_end: bool,
+    },
 }
 
 /// Per-stream redaction state.
@@ -77,8 +80,8 @@ impl Redactor {
     pub fn new(matcher: Arc<Matcher>, format: Format) -> Redactor {
         let inner = match format {
             Format::Text => Inner::Text(TextScanner::new(&matcher)),
-            Format::Json => Inner::Json(JsonScanner::new(&matcher, false)),
-            Format::Ndjson => Inner::Json(JsonScanner::new(&matcher, true)),
+            Format::Json => Inner::Json(Box::new(JsonScanner::new(&matcher, false))),
+            Format::Ndjson => Inner::Json(Box::new(JsonScanner::new(&matcher, true))),
             Format::Sse => Inner::Sse {
                 text: TextScanner::new(&matcher),
                 line_end: false,
@@ -169,7 +172,11 @@ impl Redactor {
     }
 
     /// Ends the stream normally: everything held is scanned and released.
-    pub fn finish(&mut self, out: &mut Vec<u8>, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+    pub fn finish(
+        &mut self,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
         if self.done {
             return Ok(());
         }

@@ -6,7 +6,8 @@
 //! leftmost-first, non-overlapping matches over the whole segment. A
 //! candidate is kept if its validator and context words confirm it. Kept
 //! candidates of all rules are then taken in order of start (longer first,
-//! then rule order); one that overlaps an earlier kept one is dropped.
+//! then rule order); one that overlaps an earlier one has only its
+//! remaining tail masked, by its own action.
 //!
 //! # Gate
 //!
@@ -329,8 +330,7 @@ impl TextScanner {
         // Keyword hits already processed are no longer needed.
         let keep_from = stop;
         self.kw_hits.retain(|h| h.0 >= keep_from);
-        let keep = frontier.min(self.emitted).saturating_sub(m.history).max(0);
-        self.compact(keep.min(self.seg.max(keep)));
+        self.compact(frontier.min(self.emitted).saturating_sub(m.history));
         Ok(())
     }
 
@@ -377,7 +377,10 @@ impl TextScanner {
         } else {
             return Ok(Step::Suspend);
         };
-        let mut lo = t.saturating_sub(rule.back).max(self.clear[ri]).max(self.seg);
+        let mut lo = t
+            .saturating_sub(rule.back)
+            .max(self.clear[ri])
+            .max(self.seg);
         let mut q = t;
         while q > lo {
             if !rule.alphabet[self.buf[q - 1] as usize] {
@@ -401,16 +404,17 @@ impl TextScanner {
             if e == s {
                 continue;
             }
-            self.clear[ri] = e;
-            self.confirm(m, r, s, e, hend);
+            let resume = self.confirm(m, r, s, e, hend);
+            self.clear[ri] = resume.clamp(s + 1, e);
             return Ok(Step::Done);
         }
         self.clear[ri] = t + 1;
         Ok(Step::Done)
     }
 
-    /// Applies value group, validator and context to the match `[s, e)`.
-    fn confirm(&mut self, m: &Matcher, r: u16, s: usize, e: usize, hend: usize) {
+    /// Applies value group, validator and context to the match `[s, e)`;
+    /// returns where the rule's search resumes.
+    fn confirm(&mut self, m: &Matcher, r: u16, s: usize, e: usize, hend: usize) -> usize {
         let rule = &m.rules[r as usize];
         let (mut ms, mut me) = (s, e);
         if let Some((re, group)) = &rule.value_re {
@@ -425,23 +429,26 @@ impl TextScanner {
                 me = self.seg + span.end;
             }
         }
+        let mut resume = e;
         if let Some(v) = rule.validator {
-            match v.check(&self.buf[ms..me]) {
+            let (span, res) = v.check(&self.buf[ms..me]);
+            resume = ms + res;
+            match span {
                 Some((a, b)) => {
                     me = ms + b;
                     ms += a;
                 }
-                None => return,
+                None => return resume,
             }
         }
         if ms >= me {
-            return;
+            return resume;
         }
         if let Some(ctx) = &rule.context {
             let before = &self.buf[ms.saturating_sub(ctx.before)..ms];
             let after = &self.buf[me..(me + ctx.after).min(hend)];
             if !ctx.confirms(before, after) {
-                return;
+                return resume;
             }
         }
         self.cands.push(Cand {
@@ -449,28 +456,42 @@ impl TextScanner {
             end: me,
             rule: r,
         });
+        resume
     }
 
-    fn emit(&mut self, m: &Matcher, frontier: usize, out: &mut Vec<u8>, events: &mut Vec<Redaction>) {
+    fn emit(
+        &mut self,
+        m: &Matcher,
+        frontier: usize,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) {
         if !self.cands.is_empty() {
-            self.cands
-                .sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.rule.cmp(&b.rule)));
+            self.cands.sort_unstable_by(|a, b| {
+                a.start
+                    .cmp(&b.start)
+                    .then(b.end.cmp(&a.end))
+                    .then(a.rule.cmp(&b.rule))
+            });
             let mut done = 0;
             for c in &self.cands {
                 if c.start >= frontier {
                     break;
                 }
                 done += 1;
-                if c.start < self.emitted {
+                if c.end <= self.emitted {
                     continue;
                 }
-                out.extend_from_slice(&self.buf[self.emitted..c.start]);
+                // A candidate overlapping one already masked has its
+                // remaining tail masked too: overlaps never leak.
+                let start = c.start.max(self.emitted);
+                out.extend_from_slice(&self.buf[self.emitted..start]);
                 let rule = &m.rules[c.rule as usize];
                 rule.action
-                    .apply(&self.buf[c.start..c.end], m.token_key.as_ref(), out);
+                    .apply(&self.buf[start..c.end], m.token_key.as_ref(), out);
                 events.push(Redaction {
                     rule: RuleRef(c.rule),
-                    start: self.base.wrapping_add(c.start as u64),
+                    start: self.base.wrapping_add(start as u64),
                     end: self.base.wrapping_add(c.end as u64),
                 });
                 self.emitted = c.end;

@@ -33,18 +33,28 @@ pub fn run(m: &Arc<Matcher>) -> Vec<PackError> {
                 message: msg,
             })
         };
-        let format = if ex.is_field { Format::Json } else { Format::Text };
+        let format = if ex.is_field {
+            Format::Json
+        } else {
+            Format::Text
+        };
         for (i, text) in ex.must_match.iter().enumerate() {
             match redact_all(m, Format::Text, text.as_bytes()) {
                 Ok((_, ev)) if ev.iter().any(|e| e.rule == ex.rule) => {}
-                Ok(_) => fail(format!("match example {} ({text:?}) is not redacted by this rule", i + 1)),
+                Ok(_) => fail(format!(
+                    "match example {} ({text:?}) is not redacted by this rule",
+                    i + 1
+                )),
                 Err(e) => fail(format!("match example {}: {e}", i + 1)),
             }
         }
         for (i, text) in ex.no_match.iter().enumerate() {
             match redact_all(m, Format::Text, text.as_bytes()) {
                 Ok((_, ev)) if ev.iter().all(|e| e.rule != ex.rule) => {}
-                Ok(_) => fail(format!("no_match example {} ({text:?}) is redacted by this rule", i + 1)),
+                Ok(_) => fail(format!(
+                    "no_match example {} ({text:?}) is redacted by this rule",
+                    i + 1
+                )),
                 Err(e) => fail(format!("no_match example {}: {e}", i + 1)),
             }
         }
@@ -59,7 +69,10 @@ pub fn run(m: &Arc<Matcher>) -> Vec<PackError> {
                 Err(e) => fail(format!("redact example {}: {e}", i + 1)),
             }
             if streamed(m, format, input.as_bytes()).as_deref() != Some(want.as_bytes()) {
-                fail(format!("redact example {}: byte-by-byte streaming gives a different output", i + 1));
+                fail(format!(
+                    "redact example {}: byte-by-byte streaming gives a different output",
+                    i + 1
+                ));
             }
         }
     }
