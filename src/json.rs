@@ -91,7 +91,13 @@ pub struct JsonScanner {
     num_out: Vec<u8>,
     num_raw: Vec<u8>,
     num_pending: bool,
-    num_field: bool,
+    /// Field rule that masked the held number, if any.
+    num_rule: Option<RuleRef>,
+    /// After the stream turned malformed inside a field-rule value: the rule
+    /// and whether the value was a string. Bytes up to the value's likely
+    /// end are masked by the rule instead of being scanned as text.
+    poison: Option<(RuleRef, bool)>,
+    key_overflow: bool,
     scratch: Vec<u8>,
     decoded: [u8; 4],
     malformed: bool,
@@ -147,16 +153,21 @@ fn hex_val(b: u8) -> Option<u32> {
     (b as char).to_digit(16)
 }
 
-/// Expands a JSON number in exponent form to plain digits when it is an
-/// integer of at most 40 digits (`4.111111111111111e15` → `4111111111111111`).
+/// Rewrites a JSON number in exponent form as plain decimal digits, so the
+/// text rules see the digits a reader would (`4.111111111111111e15` →
+/// `4111111111111111`, `0.4111111111111111e16` → `4111111111111111`,
+/// `41111111111111110e-1` → `4111111111111111`). Returns false for numbers
+/// without an exponent or whose plain form would exceed 64 digits.
 fn expand_exponent(tok: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let Some(epos) = tok.iter().position(|&b| b == b'e' || b == b'E') else {
         return false;
     };
     let (mant, exp) = (&tok[..epos], &tok[epos + 1..]);
-    let exp_str = std::str::from_utf8(exp).unwrap_or("x");
-    let Ok(exp) = exp_str.trim_start_matches('+').parse::<i32>() else {
+    let Some(exp) = std::str::from_utf8(exp)
+        .ok()
+        .and_then(|e| e.trim_start_matches('+').parse::<i64>().ok())
+    else {
         return false;
     };
     let (neg, mant) = match mant.first() {
@@ -167,19 +178,62 @@ fn expand_exponent(tok: &[u8], out: &mut Vec<u8>) -> bool {
         Some(p) => (&mant[..p], &mant[p + 1..]),
         None => (mant, &b""[..]),
     };
-    if exp < frac.len() as i32 || exp > 40 {
+    // All mantissa digits, and where the decimal point falls in them.
+    let mut digits = [0u8; 64];
+    let n = int.len() + frac.len();
+    if n > digits.len() {
         return false;
     }
-    let zeros = exp as usize - frac.len();
-    if int.len() + frac.len() + zeros > 40 {
+    digits[..int.len()].copy_from_slice(int);
+    digits[int.len()..n].copy_from_slice(frac);
+    let point = int.len() as i64 + exp;
+    if !(-64..=64).contains(&point) {
+        return false;
+    }
+    let digits = &digits[..n];
+    // Integer part: digits before the point (zero-padded past the end).
+    let mut int_part = [0u8; 128];
+    let mut k = 0;
+    for i in 0..point.max(0) as usize {
+        int_part[k] = *digits.get(i).unwrap_or(&b'0');
+        k += 1;
+    }
+    let int_digits = {
+        let s = &int_part[..k];
+        let z = s.iter().take_while(|&&b| b == b'0').count();
+        &s[z.min(s.len().saturating_sub(1))..]
+    };
+    // Fractional part: leading zeros when the point is before the digits.
+    let mut frac_part = [0u8; 128];
+    let mut f = 0;
+    for _ in 0..(-point).max(0) {
+        frac_part[f] = b'0';
+        f += 1;
+    }
+    for &d in &digits[point.clamp(0, n as i64) as usize..] {
+        frac_part[f] = d;
+        f += 1;
+    }
+    let frac_digits = {
+        let s = &frac_part[..f];
+        let z = s.iter().rev().take_while(|&&b| b == b'0').count();
+        &s[..s.len() - z]
+    };
+    if int_digits.len() + frac_digits.len() > 64 {
         return false;
     }
     if neg {
         out.push(b'-');
     }
-    out.extend_from_slice(int);
-    out.extend_from_slice(frac);
-    out.extend(std::iter::repeat_n(b'0', zeros));
+    if int_digits.is_empty() {
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(int_digits);
+    }
+    if !frac_digits.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(frac_digits);
+    }
     true
 }
 
@@ -202,7 +256,9 @@ impl JsonScanner {
             num_out: Vec::with_capacity(64),
             num_raw: Vec::with_capacity(64),
             num_pending: false,
-            num_field: false,
+            num_rule: None,
+            poison: None,
+            key_overflow: false,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
             malformed: false,
@@ -232,7 +288,8 @@ impl JsonScanner {
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
         if self.malformed {
-            return self.text.feed(m, chunk, out, events);
+            let rest = self.feed_poison(m, chunk, out, events);
+            return self.text.feed(m, rest, out, events);
         }
         let mut i = 0;
         while i < chunk.len() {
@@ -271,7 +328,8 @@ impl JsonScanner {
                 // Not JSON: everything from this byte on is text.
                 self.malformed = true;
                 self.fall_back(m, out, events)?;
-                self.text.feed(m, &chunk[i..], out, events)?;
+                let rest = self.feed_poison(m, &chunk[i..], out, events);
+                self.text.feed(m, rest, out, events)?;
                 return Ok(());
             }
             i += 1;
@@ -303,9 +361,49 @@ impl JsonScanner {
                 self.fall_back(m, out, events)?;
             }
         }
+        if let Some((rule, _)) = self.poison.take() {
+            self.write_field_value(m, rule, out, events);
+        }
         self.text.end_segment(m, &mut self.scratch, events)?;
         out.append(&mut self.scratch);
         Ok(())
+    }
+
+    /// In poison mode, takes the bytes of the broken field value (up to a
+    /// closing quote, or for numbers up to `,` `}` `]` or a line end) into
+    /// the value and masks it; returns the rest, to be scanned as text.
+    fn feed_poison<'c>(
+        &mut self,
+        m: &Matcher,
+        chunk: &'c [u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> &'c [u8] {
+        let Some((rule, string)) = self.poison else {
+            return chunk;
+        };
+        let end = if string {
+            chunk.iter().position(|&b| b == b'"')
+        } else {
+            chunk
+                .iter()
+                .position(|&b| matches!(b, b',' | b'}' | b']' | b'\n' | b'\r' | b'"'))
+        };
+        let taken = &chunk[..end.unwrap_or(chunk.len())];
+        if self.value.len() + taken.len() <= MAX_FIELD_VALUE {
+            self.value.extend_from_slice(taken);
+        } else {
+            self.value_overflow = true;
+        }
+        self.offset += taken.len() as u64;
+        match end {
+            Some(e) => {
+                self.poison = None;
+                self.write_field_value(m, rule, out, events);
+                &chunk[e..]
+            }
+            None => &[],
+        }
     }
 
     /// Drops held bytes.
@@ -333,9 +431,13 @@ impl JsonScanner {
         if self.num_pending {
             self.num_pending = false;
             self.text.begin_segment(b"");
-            if self.num_field {
-                // Masked by a field rule: its output is safe as it is.
-                out.append(&mut self.num_out);
+            if let Some(rule) = self.num_rule {
+                // The value under a field key goes on past this number: mask
+                // all of it by the field rule.
+                self.value.clear();
+                self.value.extend_from_slice(&self.num_raw);
+                self.value_overflow = false;
+                self.poison = Some((rule, false));
             } else {
                 let raw = std::mem::take(&mut self.num_raw);
                 self.text.feed(m, &raw, out, events)?;
@@ -346,16 +448,28 @@ impl JsonScanner {
             return Ok(());
         }
         match self.tok {
-            Tok::Str { .. } => {
+            Tok::Str { key: false } if self.field_active().is_some() => {
                 if let Some(rule) = self.field_active() {
-                    self.write_field_value(m, rule, out, events);
-                    self.text.begin_segment(b"");
-                } else {
-                    self.text.end_segment(m, &mut self.scratch, events)?;
-                    escape_into(&self.scratch, out);
-                    self.scratch.clear();
-                    self.text.begin_segment(b"");
+                    // The rest of the broken string is still the value.
+                    self.poison = Some((rule, true));
                 }
+                self.text.begin_segment(b"");
+            }
+            Tok::Number if self.field_active().is_some() => {
+                if let Some(rule) = self.field_active() {
+                    self.value.clear();
+                    self.value.extend_from_slice(&self.number);
+                    self.value_overflow = false;
+                    self.number.clear();
+                    self.poison = Some((rule, false));
+                }
+                self.text.begin_segment(b"");
+            }
+            Tok::Str { .. } => {
+                self.text.end_segment(m, &mut self.scratch, events)?;
+                escape_into(&self.scratch, out);
+                self.scratch.clear();
+                self.text.begin_segment(b"");
             }
             Tok::Number => {
                 let num = std::mem::take(&mut self.number);
@@ -380,11 +494,15 @@ impl JsonScanner {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
-        if key && self.key.len() + bytes.len() <= MAX_KEY {
-            self.key.extend_from_slice(bytes);
-        } else if key {
-            self.key.clear();
-            self.key.extend_from_slice(b"\xff");
+        if key && !self.key_overflow {
+            if self.key.len() + bytes.len() <= MAX_KEY {
+                self.key.extend_from_slice(bytes);
+            } else {
+                // Too long to be a field name: remembered as nothing, the
+                // same way however the key was split.
+                self.key_overflow = true;
+                self.key.clear();
+            }
         }
         if !key && self.field_active().is_some() {
             if self.value.len() + bytes.len() <= MAX_FIELD_VALUE {
@@ -402,10 +520,13 @@ impl JsonScanner {
         Ok(())
     }
 
+    /// Redactions inside a JSON string or number are reported at the token
+    /// that holds them: `start..end` is the token's first byte, whatever the
+    /// split of the input (decoded offsets would not be document offsets).
     fn fix_offsets(&self, events: &mut [Redaction], from: usize) {
         for e in &mut events[from..] {
             e.start = self.token_start;
-            e.end = self.offset.max(self.token_start + 1);
+            e.end = self.token_start + 1;
         }
     }
 
@@ -466,7 +587,7 @@ impl JsonScanner {
             escape_into(&self.scratch, out);
             self.scratch.clear();
             self.tok = Tok::None;
-            let ok = normalize_key_into(&self.key, &mut self.norm_key);
+            let ok = !self.key_overflow && normalize_key_into(&self.key, &mut self.norm_key);
             self.field = if ok {
                 m.field_rule(&self.norm_key)
             } else {
@@ -495,7 +616,7 @@ impl JsonScanner {
     fn close_number(&mut self, m: &Matcher, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
         self.num_raw.clear();
         self.num_raw.extend_from_slice(&self.number);
-        self.num_field = self.field_active().is_some();
+        self.num_rule = self.field_active();
         let mut nout = std::mem::take(&mut self.num_out);
         nout.clear();
         let r = self.end_number(m, &mut nout, events);
@@ -567,10 +688,7 @@ impl JsonScanner {
         self.text.feed(m, src, &mut self.scratch, events)?;
         self.text.end_segment(m, &mut self.scratch, events)?;
         if events.len() > n {
-            for e in &mut events[n..] {
-                e.start = self.token_start;
-                e.end = self.offset;
-            }
+            self.fix_offsets(events, n);
             let json_null = events[n..]
                 .iter()
                 .any(|e| m.rules.get(e.rule.0 as usize).is_some_and(|r| r.json_null));
@@ -733,6 +851,7 @@ impl JsonScanner {
                 self.tok = Tok::Str { key: true };
                 self.token_start = self.offset;
                 self.key.clear();
+                self.key_overflow = false;
                 // Keys are text too; context is the previous key, if any.
                 self.text.begin_segment(b"");
                 Ok(true)
@@ -955,7 +1074,15 @@ mod tests {
         assert_eq!(out, b"4111111111111111");
         assert!(expand_exponent(b"41E2", &mut out));
         assert_eq!(out, b"4100");
-        assert!(!expand_exponent(b"1.5e0", &mut out));
+        assert!(expand_exponent(b"1.5e0", &mut out));
+        assert_eq!(out, b"1.5");
+        assert!(expand_exponent(b"41111111111111110e-1", &mut out));
+        assert_eq!(out, b"4111111111111111");
+        assert!(expand_exponent(b"0.4111111111111111e16", &mut out));
+        assert_eq!(out, b"4111111111111111");
+        assert!(expand_exponent(b"-25e-3", &mut out));
+        assert_eq!(out, b"-0.025");
+        assert!(!expand_exponent(b"1e400", &mut out));
         assert!(!expand_exponent(b"12", &mut out));
     }
 

@@ -256,6 +256,14 @@ pub struct Rule {
     pub(crate) value_re: Option<(meta::Regex, usize)>,
     /// Bytes of look-ahead needed before a start can be decided.
     pub(crate) need: usize,
+    /// Triggered by keywords (rather than bytes).
+    pub(crate) word_triggered: bool,
+    /// Fewest ASCII digits any match contains (a sound lower bound).
+    pub(crate) min_digits: usize,
+    /// `viable[class][byte]`: a match can start with `byte` after a byte of
+    /// look-behind class `class` (see [`lookbehind_class`]). Computed from
+    /// the rule's DFA, so it is exact for the first byte.
+    pub(crate) viable: [[bool; 256]; 5],
     /// The pattern as written (the naive reference scanner compiles it).
     pub pattern: String,
 }
@@ -311,11 +319,14 @@ pub struct Matcher {
     pub(crate) byte_rules: Vec<Vec<u16>>,
     /// Whether ASCII digits trigger any rule.
     pub(crate) digit_trigger: bool,
+    /// Rules triggered by bytes (digits or `extra_bytes`).
+    pub(crate) byte_triggered: Vec<u16>,
     /// Non-digit trigger bytes (at most 4 for the fast gate).
     pub(crate) extra_bytes: Vec<u8>,
     pub(crate) keywords: Option<AhoCorasick>,
     pub(crate) keyword_rules: Vec<Vec<u16>>,
     pub(crate) keyword_max: usize,
+    keyword_words: Vec<String>,
     /// Bytes of already-released text kept for look-behind and context.
     pub(crate) history: usize,
     /// Largest look-ahead any rule needs.
@@ -388,6 +399,69 @@ fn collect_alphabet(hir: &Hir, set: &mut [bool; 256]) {
         HirKind::Concat(v) | HirKind::Alternation(v) => {
             for h in v {
                 collect_alphabet(h, set);
+            }
+        }
+    }
+}
+
+/// A lower bound on the ASCII digits in any match of `hir`.
+fn count_min_digits(hir: &Hir) -> usize {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 0,
+        HirKind::Literal(lit) => lit.0.iter().filter(|b| b.is_ascii_digit()).count(),
+        HirKind::Class(Class::Bytes(c)) => {
+            let all_digits = !c.ranges().is_empty()
+                && c.ranges()
+                    .iter()
+                    .all(|r| r.start() >= b'0' && r.end() <= b'9');
+            usize::from(all_digits)
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let all_digits = !c.ranges().is_empty()
+                && c.ranges()
+                    .iter()
+                    .all(|r| r.start() >= '0' && r.end() <= '9');
+            usize::from(all_digits)
+        }
+        HirKind::Repetition(r) => (r.min as usize).saturating_mul(count_min_digits(&r.sub)),
+        HirKind::Capture(c) => count_min_digits(&c.sub),
+        HirKind::Concat(v) => v.iter().map(count_min_digits).sum(),
+        HirKind::Alternation(v) => v.iter().map(count_min_digits).min().unwrap_or(0),
+    }
+}
+
+/// Look-behind classes that decide a DFA start state for ASCII patterns:
+/// start of text, word byte, other byte, `\n`, `\r`.
+pub(crate) fn lookbehind_class(prev: Option<u8>) -> usize {
+    match prev {
+        None => 0,
+        Some(b'\n') => 3,
+        Some(b'\r') => 4,
+        Some(b) if b.is_ascii_alphanumeric() || b == b'_' => 1,
+        Some(_) => 2,
+    }
+}
+
+/// Fills each rule's `viable` table from the DFA: which first bytes can
+/// begin a match after each look-behind class. On any DFA error the table
+/// stays all-true (always attempt), which is slower but never misses.
+fn fill_viable(dfa: &DFA, rules: &mut [Rule]) {
+    use regex_automata::util::start;
+    let mut cache = dfa.create_cache();
+    let reps = [None, Some(b'a'), Some(b' '), Some(b'\n'), Some(b'\r')];
+    for (i, rule) in rules.iter_mut().enumerate() {
+        let pid = regex_automata::PatternID::new_unchecked(i);
+        for (c, rep) in reps.iter().enumerate() {
+            let cfg = start::Config::new()
+                .anchored(regex_automata::Anchored::Pattern(pid))
+                .look_behind(*rep);
+            let Ok(sid) = dfa.start_state(&mut cache, &cfg) else {
+                continue;
+            };
+            for b in 0..=255u8 {
+                if let Ok(next) = dfa.next_state(&mut cache, sid, b) {
+                    rule.viable[c][b as usize] = !next.is_dead();
+                }
             }
         }
     }
@@ -475,9 +549,11 @@ fn compile_rule(
     };
     let mut alphabet = [false; 256];
     let mut maxlen = 0;
+    let mut min_digits = 0;
     let mut value_re = None;
     if let Some(hir) = &hir {
         collect_alphabet(hir, &mut alphabet);
+        min_digits = count_min_digits(hir);
         let props = hir.properties();
         match props.maximum_len() {
             None => errs.push(
@@ -586,6 +662,9 @@ fn compile_rule(
             json_null,
             value_re,
             need: maxlen + after + 1,
+            word_triggered: !t.words.is_empty(),
+            min_digits,
+            viable: [[true; 256]; 5],
             pattern: spec.pattern.clone(),
         },
         pattern: spec.pattern.clone(),
@@ -837,7 +916,8 @@ impl Matcher {
             )
         };
         let keyword_max = words.iter().map(|w| w.len()).max().unwrap_or(0);
-        let rules: Vec<Rule> = pending.into_iter().map(|p| p.rule).collect();
+        let mut rules: Vec<Rule> = pending.into_iter().map(|p| p.rule).collect();
+        fill_viable(&dfa, &mut rules);
         let history = rules
             .iter()
             .map(|r| r.context.as_ref().map_or(0, |c| c.before))
@@ -883,6 +963,9 @@ impl Matcher {
             }
         }));
         extra_bytes.sort_unstable();
+        let byte_triggered: Vec<u16> = (0..rules.len() as u16)
+            .filter(|&i| byte_rules.iter().any(|v| v.contains(&i)))
+            .collect();
         Ok(Matcher {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rules,
@@ -890,11 +973,13 @@ impl Matcher {
             field_keys,
             dfa,
             byte_rules,
+            byte_triggered,
             digit_trigger,
             extra_bytes,
             keywords,
             keyword_rules,
             keyword_max,
+            keyword_words: words,
             history,
             max_need,
             token_key: opts.token_key.clone(),
@@ -950,6 +1035,13 @@ impl Matcher {
         } else {
             ("unknown", "unknown", "unknown")
         }
+    }
+
+    /// Whether `tail` (ASCII case-insensitively) begins some trigger word.
+    pub(crate) fn is_keyword_prefix(&self, tail: &[u8]) -> bool {
+        self.keyword_words
+            .iter()
+            .any(|w| w.len() >= tail.len() && w.as_bytes()[..tail.len()].eq_ignore_ascii_case(tail))
     }
 
     /// Every rule as a [`RuleRef`].

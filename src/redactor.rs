@@ -51,12 +51,40 @@ enum Inner {
     Text(TextScanner),
     Json(Box<JsonScanner>),
     /// SSE: text, with a segment end after every blank line, so each event
-    /// is released when it is complete. `line_end` is true right after a
-    /// line terminator.
+    /// is released when it is complete. `line` tracks line terminators.
     Sse {
         text: TextScanner,
-        line_end: bool,
+        line: LineState,
     },
+}
+
+/// Where an SSE stream is relative to line terminators (`\r\n`, `\n` or
+/// `\r` each end a line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineState {
+    /// Inside a line with content.
+    InLine,
+    /// At the start of a line (after `\n`).
+    Start,
+    /// Right after `\r`: a `\n` here completes the same terminator.
+    AfterCr,
+}
+
+impl LineState {
+    /// Advances over `b`; returns true when `b` ends a blank line (the end
+    /// of an event).
+    fn step(&mut self, b: u8) -> bool {
+        let (next, blank) = match (*self, b) {
+            (LineState::AfterCr, b'\n') => (LineState::Start, false),
+            (LineState::Start, b'\n') => (LineState::Start, true),
+            (LineState::Start | LineState::AfterCr, b'\r') => (LineState::AfterCr, true),
+            (LineState::InLine, b'\n') => (LineState::Start, false),
+            (LineState::InLine, b'\r') => (LineState::AfterCr, false),
+            (_, _) => (LineState::InLine, false),
+        };
+        *self = next;
+        blank
+    }
 }
 
 /// Per-stream redaction state.
@@ -84,7 +112,7 @@ impl Redactor {
             Format::Ndjson => Inner::Json(Box::new(JsonScanner::new(&matcher, true))),
             Format::Sse => Inner::Sse {
                 text: TextScanner::new(&matcher),
-                line_end: false,
+                line: LineState::InLine,
             },
         };
         Redactor {
@@ -124,31 +152,32 @@ impl Redactor {
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
+        if self.done {
+            return Err(ScanError::Closed);
+        }
         let m = &*self.matcher;
         match &mut self.inner {
             Inner::Text(t) => t.feed(m, chunk, out, events),
             Inner::Json(j) => j.feed(m, chunk, out, events),
-            Inner::Sse { text, line_end } => {
+            Inner::Sse { text, line } => {
                 let mut rest = chunk;
                 while !rest.is_empty() {
-                    // An event ends at a line terminator right after another.
                     let mut cut = None;
-                    let mut le = *line_end;
                     let mut i = 0;
                     while i < rest.len() {
-                        if le {
-                            if matches!(rest[i], b'\n' | b'\r') {
-                                cut = Some(i + 1);
-                                break;
+                        let b = rest[i];
+                        if *line == LineState::InLine && b != b'\n' && b != b'\r' {
+                            // Jump to the next line terminator.
+                            match memchr::memchr2(b'\n', b'\r', &rest[i..]) {
+                                Some(p) => i += p,
+                                None => i = rest.len(),
                             }
-                            le = false;
+                            continue;
                         }
-                        match memchr::memchr2(b'\n', b'\r', &rest[i..]) {
-                            Some(p) => {
-                                i += p + 1;
-                                le = true;
-                            }
-                            None => i = rest.len(),
+                        i += 1;
+                        if line.step(b) {
+                            cut = Some(i);
+                            break;
                         }
                     }
                     match cut {
@@ -156,12 +185,10 @@ impl Redactor {
                             text.feed(m, &rest[..c], out, events)?;
                             text.end_segment(m, out, events)?;
                             text.begin_segment(b"");
-                            *line_end = false;
                             rest = &rest[c..];
                         }
                         None => {
                             text.feed(m, rest, out, events)?;
-                            *line_end = le;
                             rest = &[];
                         }
                     }

@@ -33,7 +33,8 @@
 
 use crate::matcher::{Matcher, RuleRef};
 use regex_automata::hybrid::dfa::Cache;
-use regex_automata::{Anchored, Input};
+use regex_automata::util::captures::Captures;
+use regex_automata::{meta, Anchored, Input};
 use std::cell::RefCell;
 use std::fmt;
 
@@ -59,6 +60,9 @@ pub enum ScanError {
     /// The lazy DFA gave up (should not happen: it is configured never to).
     #[error("regex engine error")]
     Engine,
+    /// The stream was already finished or aborted.
+    #[error("stream already ended")]
+    Closed,
 }
 
 #[derive(Clone, Copy)]
@@ -98,29 +102,51 @@ impl fmt::Debug for TextScanner {
     }
 }
 
-thread_local! {
-    /// Lazy-DFA caches, one per recently used matcher, owned by the thread:
-    /// a search never crosses an await, and per-thread caches avoid both the
-    /// contention of a shared pool and a cache (up to a few MiB) per stream.
-    static CACHES: RefCell<Vec<(u64, Cache)>> = const { RefCell::new(Vec::new()) };
+/// Search scratch for one matcher on one thread: the lazy DFA's cache and,
+/// for rules with a `value` group, a meta-regex cache and captures.
+pub(crate) struct Scratch {
+    dfa: Cache,
+    values: Vec<Option<(meta::Cache, Captures)>>,
 }
 
-/// Runs `f` with this thread's DFA cache for `m`.
-pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Cache) -> R) -> R {
-    CACHES.with(|c| {
-        let mut caches = c.borrow_mut();
-        let pos = match caches.iter().position(|(id, _)| *id == m.id) {
+thread_local! {
+    /// Scratch per recently used matcher, owned by the thread: a search
+    /// never crosses an await, and per-thread caches avoid both the
+    /// contention of a shared pool and a cache (up to a few MiB) per stream.
+    static SCRATCH: RefCell<Vec<(u64, Scratch)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch for `m`.
+pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|c| {
+        let mut all = c.borrow_mut();
+        let pos = match all.iter().position(|(id, _)| *id == m.id) {
             Some(p) => p,
             None => {
                 // Old matchers (before a reload) drop out after a few more.
-                if caches.len() >= 4 {
-                    caches.remove(0);
+                if all.len() >= 4 {
+                    all.remove(0);
                 }
-                caches.push((m.id, m.dfa.create_cache()));
-                caches.len() - 1
+                let values = m
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        r.value_re
+                            .as_ref()
+                            .map(|(re, _)| (re.create_cache(), re.create_captures()))
+                    })
+                    .collect();
+                all.push((
+                    m.id,
+                    Scratch {
+                        dfa: m.dfa.create_cache(),
+                        values,
+                    },
+                ));
+                all.len() - 1
             }
         };
-        f(&mut caches[pos].1)
+        f(&mut all[pos].1)
     })
 }
 
@@ -166,9 +192,9 @@ impl TextScanner {
             emitted: 0,
             trig_pos: 0,
             kw_done: 0,
-            kw_hits: Vec::new(),
+            kw_hits: Vec::with_capacity(64),
             clear: vec![0; m.rules.len()],
-            cands: Vec::new(),
+            cands: Vec::with_capacity(64),
         }
     }
 
@@ -248,7 +274,12 @@ impl TextScanner {
         let new_done = if eos {
             len
         } else {
-            len.saturating_sub(m.keyword_max - 1).max(from)
+            // Only a tail that could still grow into a keyword stays open.
+            let mut p = len.saturating_sub(m.keyword_max - 1).max(from);
+            while p < len && !m.is_keyword_prefix(&self.buf[p..len]) {
+                p += 1;
+            }
+            p
         };
         if from < len {
             let before = self.kw_hits.len();
@@ -269,7 +300,7 @@ impl TextScanner {
     fn run(
         &mut self,
         m: &Matcher,
-        cache: &mut Cache,
+        cache: &mut Scratch,
         eos: bool,
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
@@ -323,9 +354,27 @@ impl TextScanner {
                 kw_i += 1;
             }
             pos = t + 1;
+            if next_byte == Some(t) && next_kw.is_none_or(|k| k > t) {
+                // Skip bytes that every byte-triggered rule has cleared.
+                let skip = m
+                    .byte_triggered
+                    .iter()
+                    .map(|&r| self.clear[r as usize])
+                    .min()
+                    .unwrap_or(pos);
+                pos = pos.max(skip.min(t_end));
+            }
         }
         self.trig_pos = stop;
-        let frontier = if eos { len } else { self.frontier(m, stop) };
+        let frontier = if eos {
+            len
+        } else if stop < t_end {
+            self.frontier(m, stop, stop)
+        } else {
+            // Not suspended: byte triggers are known up to the end, keyword
+            // triggers up to where a keyword may still be forming.
+            self.frontier(m, len, t_end)
+        };
         self.emit(m, frontier, out, events);
         // Keyword hits already processed are no longer needed.
         let keep_from = stop;
@@ -335,10 +384,12 @@ impl TextScanner {
     }
 
     /// Earliest position where a not-yet-known candidate could start, given
-    /// that triggers before `t` have been processed.
-    fn frontier(&self, m: &Matcher, t: usize) -> usize {
+    /// that byte triggers before `t_byte` and keyword triggers before
+    /// `t_word` have been processed.
+    fn frontier(&self, m: &Matcher, t_byte: usize, t_word: usize) -> usize {
         let mut f = usize::MAX;
         for (i, r) in m.rules.iter().enumerate() {
+            let t = if r.word_triggered { t_word } else { t_byte };
             let mut lo = t.saturating_sub(r.back).max(self.seg);
             // Bytes between a start and its trigger are all in the rule's
             // alphabet; a byte outside it moves the earliest start past it.
@@ -359,7 +410,7 @@ impl TextScanner {
     fn process(
         &mut self,
         m: &Matcher,
-        cache: &mut Cache,
+        cache: &mut Scratch,
         r: u16,
         t: usize,
         eos: bool,
@@ -389,22 +440,50 @@ impl TextScanner {
             }
             q -= 1;
         }
+        // Cluster test: every byte of a match is in the rule's alphabet, so a
+        // match starting in [lo, t] lies inside the alphabet run from lo. If
+        // that run has fewer digits than any match needs, no match starts
+        // anywhere in it, and the rule skips the whole run.
+        // A match starting at s <= t also ends by t + maxlen, so the run is
+        // only followed that far; a run cut there clears only up to t.
+        if rule.min_digits > 0 {
+            let mut digits = 0;
+            let mut end = lo;
+            let limit = hend.min(t + rule.maxlen);
+            while end < limit && rule.alphabet[self.buf[end] as usize] {
+                digits += usize::from(self.buf[end].is_ascii_digit());
+                end += 1;
+            }
+            if digits < rule.min_digits {
+                let closed = end < limit || (eos && end == hend);
+                self.clear[ri] = if closed { end.max(t + 1) } else { t + 1 };
+                return Ok(Step::Done);
+            }
+        }
         let hay = &self.buf[self.seg..hend];
         let pid = regex_automata::PatternID::new_unchecked(ri);
         for s in lo..=t {
+            let prev = if s > self.seg {
+                Some(self.buf[s - 1])
+            } else {
+                None
+            };
+            if !rule.viable[crate::matcher::lookbehind_class(prev)][self.buf[s] as usize] {
+                continue;
+            }
             let input = Input::new(hay)
                 .span(s - self.seg..hay.len())
                 .anchored(Anchored::Pattern(pid));
             let hm = m
                 .dfa
-                .try_search_fwd(cache, &input)
+                .try_search_fwd(&mut cache.dfa, &input)
                 .map_err(|_| ScanError::Engine)?;
             let Some(hm) = hm else { continue };
             let e = self.seg + hm.offset();
             if e == s {
                 continue;
             }
-            let resume = self.confirm(m, r, s, e, hend);
+            let resume = self.confirm(m, cache, r, s, e, hend);
             self.clear[ri] = resume.clamp(s + 1, e);
             return Ok(Step::Done);
         }
@@ -414,16 +493,25 @@ impl TextScanner {
 
     /// Applies value group, validator and context to the match `[s, e)`;
     /// returns where the rule's search resumes.
-    fn confirm(&mut self, m: &Matcher, r: u16, s: usize, e: usize, hend: usize) -> usize {
+    fn confirm(
+        &mut self,
+        m: &Matcher,
+        scratch: &mut Scratch,
+        r: u16,
+        s: usize,
+        e: usize,
+        hend: usize,
+    ) -> usize {
         let rule = &m.rules[r as usize];
         let (mut ms, mut me) = (s, e);
-        if let Some((re, group)) = &rule.value_re {
+        if let (Some((re, group)), Some(Some((cache, caps)))) =
+            (&rule.value_re, scratch.values.get_mut(r as usize))
+        {
             let hay = &self.buf[self.seg..e];
             let input = Input::new(hay)
                 .span(s - self.seg..hay.len())
                 .anchored(Anchored::Yes);
-            let mut caps = re.create_captures();
-            re.search_captures(&input, &mut caps);
+            re.search_captures_with(cache, &input, caps);
             if let Some(span) = caps.get_group(*group) {
                 ms = self.seg + span.start;
                 me = self.seg + span.end;

@@ -1,0 +1,1216 @@
+//! Format-level behaviour of the redactor: JSON structure preservation,
+//! exact outputs for field rules, escapes and numbers, NDJSON, malformed and
+//! truncated JSON, SSE event release, text hold-back, `abort()`, and output
+//! that does not depend on where the input was split.
+//!
+//! Assertion messages never print corpus values (they may be sensitive);
+//! only the small fixtures written in this file appear in failures.
+
+use scrim::corpus::{json_tickets, transcript, Corpus, Density};
+use scrim::{redact_all, Format, Matcher, Redaction, Redactor, ScanError};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+fn matcher() -> Arc<Matcher> {
+    static M: OnceLock<Arc<Matcher>> = OnceLock::new();
+    M.get_or_init(|| Arc::new(Matcher::builtin().expect("built-in packs compile")))
+        .clone()
+}
+
+fn redact(format: Format, input: &[u8]) -> (Vec<u8>, Vec<Redaction>) {
+    redact_all(&matcher(), format, input).expect("redact_all")
+}
+
+fn redact_str(format: Format, input: &str) -> String {
+    String::from_utf8(redact(format, input.as_bytes()).0).expect("output is UTF-8")
+}
+
+/// Result of feeding a stream in pieces.
+struct Run {
+    out: Vec<u8>,
+    events: Vec<Redaction>,
+    malformed: bool,
+}
+
+fn stream<'a>(
+    format: Format,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Run, ScanError> {
+    let mut r = Redactor::new(matcher(), format);
+    let mut out = Vec::new();
+    let mut events = Vec::new();
+    for c in chunks {
+        r.feed(c, &mut out, &mut events)?;
+    }
+    r.finish(&mut out, &mut events)?;
+    Ok(Run {
+        out,
+        events,
+        malformed: r.malformed(),
+    })
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A JSON value that keeps object keys in document order (serde_json's own
+/// `Value` sorts them unless `preserve_order` is enabled).
+#[derive(Debug, Clone, PartialEq)]
+enum J {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(String, J)>),
+}
+
+impl<'de> serde::Deserialize<'de> for J {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<J, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = J;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<J, E> {
+                Ok(J::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<J, E> {
+                Ok(J::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<J, E> {
+                Ok(J::Num(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<J, E> {
+                Ok(J::Num(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<J, E> {
+                Ok(J::Num(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<J, E> {
+                Ok(J::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<J, E> {
+                Ok(J::Str(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<J, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element::<J>()? {
+                    v.push(x);
+                }
+                Ok(J::Arr(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<J, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, x)) = a.next_entry::<String, J>()? {
+                    v.push((k, x));
+                }
+                Ok(J::Obj(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn parse(b: &[u8]) -> Result<J, String> {
+    // The error message carries only a position, never the input.
+    serde_json::from_slice::<J>(b).map_err(|e| format!("line {} column {}", e.line(), e.column()))
+}
+
+fn kind(j: &J) -> &'static str {
+    match j {
+        J::Null => "null",
+        J::Bool(_) => "bool",
+        J::Num(_) => "number",
+        J::Str(_) => "string",
+        J::Arr(_) => "array",
+        J::Obj(_) => "object",
+    }
+}
+
+/// Checks that `out` has the shape of `inp`: same keys in the same order,
+/// same array lengths, same kinds, except that a number may have become a
+/// string or null (masked). Returns how many numbers were masked. Errors name
+/// a path of keys and indices, never a value.
+fn same_shape(inp: &J, out: &J, path: &mut String, masked: &mut usize) -> Result<(), String> {
+    match (inp, out) {
+        (J::Null, J::Null) | (J::Bool(_), J::Bool(_)) | (J::Num(_), J::Num(_)) => Ok(()),
+        (J::Str(_), J::Str(_)) => Ok(()),
+        (J::Num(_), J::Str(_) | J::Null) => {
+            *masked += 1;
+            Ok(())
+        }
+        (J::Arr(a), J::Arr(b)) => {
+            if a.len() != b.len() {
+                return Err(format!("{path}: array of {} became {}", a.len(), b.len()));
+            }
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                same_shape(x, y, path, masked)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        (J::Obj(a), J::Obj(b)) => {
+            if a.len() != b.len() {
+                return Err(format!(
+                    "{path}: object of {} keys became {}",
+                    a.len(),
+                    b.len()
+                ));
+            }
+            for (i, ((ka, x), (kb, y))) in a.iter().zip(b).enumerate() {
+                if ka != kb {
+                    return Err(format!("{path}: key #{i} changed"));
+                }
+                let len = path.len();
+                path.push('.');
+                path.push_str(ka);
+                same_shape(x, y, path, masked)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Err(format!("{path}: {} became {}", kind(inp), kind(out))),
+    }
+}
+
+fn count_sub(hay: &[u8], needle: &[u8]) -> usize {
+    memchr::memmem::find_iter(hay, needle).count()
+}
+
+/// Occurrences of `needle` not glued to a letter, digit, `*` or `/` on
+/// either side (a masked card's kept "1111" after `*` is not standalone; a
+/// "09/27" inside a longer date is not).
+fn count_standalone(hay: &[u8], needle: &[u8]) -> usize {
+    let glued = |b: u8| b.is_ascii_alphanumeric() || b == b'*' || b == b'/';
+    memchr::memmem::find_iter(hay, needle)
+        .filter(|&i| {
+            let before = i.checked_sub(1).map(|p| hay[p]);
+            let after = hay.get(i + needle.len()).copied();
+            !before.is_some_and(glued) && !after.is_some_and(glued)
+        })
+        .count()
+}
+
+/// Every recorded secret occurrence is gone from `out`.
+///
+/// Soundness: a value may legitimately occur in the input more often than it
+/// was recorded (a 4-digit CVV equal to the last group of a card written
+/// with spaces, whose mask keeps that group). So for each distinct value,
+/// the output may keep at most `input occurrences - recorded occurrences`.
+/// Long values are counted as plain substrings; short ones (CVVs, expiries:
+/// at most 5 bytes) as standalone tokens, since they also occur inside
+/// longer numbers.
+fn assert_secrets_gone(label: &str, corpus_in: &[u8], secrets: &[String], out: &[u8]) {
+    let mut recorded: HashMap<&str, usize> = HashMap::new();
+    for s in secrets {
+        *recorded.entry(s.as_str()).or_default() += 1;
+    }
+    let mut values: Vec<_> = recorded.into_iter().collect();
+    values.sort_unstable();
+    for (i, (s, rec)) in values.into_iter().enumerate() {
+        let count = |hay: &[u8]| {
+            if s.len() <= 5 {
+                count_standalone(hay, s.as_bytes())
+            } else {
+                count_sub(hay, s.as_bytes())
+            }
+        };
+        let (n_in, n_out) = (count(corpus_in), count(out));
+        assert!(
+            n_in >= rec,
+            "{label}: distinct secret #{i} ({} bytes) recorded {rec}x but found {n_in}x in the input (check is unsound)",
+            s.len()
+        );
+        assert!(
+            n_out + rec <= n_in,
+            "{label}: distinct secret #{i} ({} bytes) survives: {n_out} of {n_in} input occurrences remain, {rec} recorded",
+            s.len()
+        );
+    }
+}
+
+/// Feeds `input` split at every single position, byte by byte, and in a
+/// few three-piece splits; each run must give the one-shot output and
+/// events. A `corpus` label keeps generated (possibly sensitive) bytes out
+/// of failure messages.
+fn assert_split_invariant_as(format: Format, input: &[u8], corpus: Option<&str>) {
+    let (want, want_ev) = redact(format, input);
+    let check = |run: Run, how: &str| match corpus {
+        None => {
+            assert_eq!(
+                show(&run.out),
+                show(&want),
+                "{format:?} {how}: output differs from one-shot for input {:?}",
+                show(input)
+            );
+            assert_eq!(
+                run.events,
+                want_ev,
+                "{format:?} {how}: events differ for {:?}",
+                show(input)
+            );
+        }
+        Some(label) => {
+            assert!(
+                run.out == want,
+                "{format:?} {label} {how}: output differs from one-shot"
+            );
+            assert!(
+                run.events == want_ev,
+                "{format:?} {label} {how}: events differ from one-shot"
+            );
+        }
+    };
+    for at in 0..=input.len() {
+        let (a, b) = input.split_at(at);
+        check(
+            stream(format, [a, b]).expect("scan"),
+            &format!("split at {at}"),
+        );
+    }
+    check(
+        stream(format, input.chunks(1)).expect("scan"),
+        "byte by byte",
+    );
+    let n = input.len();
+    for (x, y) in [
+        (n / 3, 2 * n / 3),
+        (1, n.saturating_sub(1)),
+        (n / 2, n / 2 + 1),
+    ] {
+        if x <= y && y <= n {
+            check(
+                stream(format, [&input[..x], &input[x..y], &input[y..]]).expect("scan"),
+                &format!("split at {x} and {y}"),
+            );
+        }
+    }
+}
+
+fn assert_split_invariant(format: Format, input: &[u8]) {
+    assert_split_invariant_as(format, input, None);
+}
+
+const JSON_DENSITIES: [Density; 3] = [Density::Dense, Density::Typical, Density::Adversarial];
+const CORPUS_LEN: usize = 64 << 10;
+
+// ---------------------------------------------------------------------------
+// 1. JSON structure preserved on generated ticket exports
+
+#[test]
+fn json_corpus_shape_preserved_and_secrets_gone() {
+    for density in JSON_DENSITIES {
+        for seed in [1u64, 2, 3] {
+            let label = format!("json_tickets({seed}, 64K, {density:?})");
+            let c = json_tickets(seed, CORPUS_LEN, density);
+            let inp =
+                parse(&c.bytes).unwrap_or_else(|e| panic!("{label}: input does not parse at {e}"));
+
+            // Streamed in 4 KiB chunks; must equal the one-shot result.
+            let run = stream(Format::Json, c.bytes.chunks(4096)).expect("scan");
+            let (once, once_ev) = redact(Format::Json, &c.bytes);
+            assert!(
+                run.out == once,
+                "{label}: chunked output differs from one-shot"
+            );
+            assert_eq!(
+                run.events.len(),
+                once_ev.len(),
+                "{label}: event count differs"
+            );
+            assert!(!run.malformed, "{label}: valid JSON reported malformed");
+
+            let out =
+                parse(&run.out).unwrap_or_else(|e| panic!("{label}: output does not parse at {e}"));
+            let mut masked = 0;
+            same_shape(&inp, &out, &mut String::from("$"), &mut masked)
+                .unwrap_or_else(|e| panic!("{label}: shape changed at {e}"));
+            assert!(
+                masked <= run.events.len(),
+                "{label}: {masked} numbers changed, {} events",
+                run.events.len()
+            );
+
+            if density == Density::Adversarial {
+                assert!(c.secrets.is_empty());
+            } else {
+                assert!(!c.secrets.is_empty(), "{label}: corpus has no secrets");
+                assert!(
+                    run.events.len() >= c.secrets.len() / 2,
+                    "{label}: too few redactions"
+                );
+            }
+            assert_secrets_gone(&label, &c.bytes, &c.secrets, &run.out);
+        }
+    }
+}
+
+#[test]
+fn json_corpus_decoys_survive() {
+    for density in [Density::Dense, Density::Typical] {
+        for seed in [1u64, 2] {
+            let label = format!("json_tickets({seed}, 64K, {density:?})");
+            let c = json_tickets(seed, CORPUS_LEN, density);
+            let (out, _) = redact(Format::Json, &c.bytes);
+            let mut recorded: HashMap<&str, usize> = HashMap::new();
+            for d in &c.decoys {
+                *recorded.entry(d.as_str()).or_default() += 1;
+            }
+            for (d, rec) in recorded {
+                // Decoys are harmless, so they may be printed.
+                let n = count_sub(&out, d.as_bytes());
+                assert!(
+                    n >= rec,
+                    "{label}: decoy {d:?} recorded {rec}x, {n}x left in output"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn clean_json_corpus_passes_through_byte_identical() {
+    for seed in [1u64, 2] {
+        let c = json_tickets(seed, CORPUS_LEN, Density::Clean);
+        let (out, events) = redact(Format::Json, &c.bytes);
+        let m = matcher();
+        let rules: Vec<&str> = events.iter().map(|e| m.rule_id(e.rule)).collect();
+        assert!(
+            events.is_empty(),
+            "seed {seed}: clean corpus had redactions: {rules:?}"
+        );
+        assert!(
+            out == c.bytes,
+            "seed {seed}: clean corpus output differs from input"
+        );
+        assert!(
+            parse(&out) == parse(&c.bytes),
+            "seed {seed}: decoded value changed"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Exact outputs
+
+fn assert_json_exact(cases: &[(&str, &str)]) {
+    for &(input, want) in cases {
+        let got = redact_str(Format::Json, input);
+        assert_eq!(got, want, "input {input:?}");
+        parse(got.as_bytes())
+            .unwrap_or_else(|e| panic!("output of {input:?} does not parse at {e}"));
+        let run = stream(Format::Json, [input.as_bytes()]).expect("scan");
+        assert!(!run.malformed, "{input:?} reported malformed");
+    }
+}
+
+#[test]
+fn json_field_rules_exact() {
+    assert_json_exact(&[
+        (
+            r#"{"card_number":"4111 1111 1111 1111"}"#,
+            r#"{"card_number":"**** **** **** 1111"}"#,
+        ),
+        (
+            r#"{"cardNumber":4111111111111111}"#,
+            r#"{"cardNumber":"************1111"}"#,
+        ),
+        (r#"{"cvv": 123}"#, r#"{"cvv": "[CVV]"}"#),
+        (
+            r#"{"user":"a","password":"hunter2"}"#,
+            r#"{"user":"a","password":"[REDACTED]"}"#,
+        ),
+        (r#"{"PAN":"x"}"#, r#"{"PAN":"*"}"#),
+        (
+            r#"{"iban":"DE89 3704 0044 0532 0130 00"}"#,
+            r#"{"iban":"**** **** **** **** **30 00"}"#,
+        ),
+        (
+            r#"{"availableBalance": -1234.5, "id": 7}"#,
+            r#"{"availableBalance": "[BALANCE]", "id": 7}"#,
+        ),
+        // A field value's escapes are decoded before masking, and the mask
+        // is written back validly escaped.
+        (
+            r#"{"password":"a\"b\\c\u0041"}"#,
+            r#"{"password":"[REDACTED]"}"#,
+        ),
+        (
+            r#"{"pan":"41\u0031\u0031 1111 1111 1111"}"#,
+            r#"{"pan":"**** **** **** 1111"}"#,
+        ),
+    ]);
+}
+
+#[test]
+fn json_key_normalisation_exact() {
+    let want = r#""**** **** **** 1111"}"#;
+    for key in [
+        "card_number",
+        "Card-Number",
+        "CARD_NUMBER",
+        "card.number",
+        "card number",
+        "cardnumber",
+        "CardNumber",
+        "card\\u005fnumber",
+    ] {
+        let input = format!(r#"{{"{key}":"4111 1111 1111 1111"}}"#);
+        let got = redact_str(Format::Json, &input);
+        assert!(got.ends_with(want), "key {key:?}: got {got:?}");
+    }
+    // An escaped key is written back in canonical form.
+    assert_json_exact(&[(
+        r#"{"card\u005fnumber":"4111 1111 1111 1111"}"#,
+        r#"{"card_number":"**** **** **** 1111"}"#,
+    )]);
+    // Not field keys: a word containing a field key, or a different key.
+    assert_json_exact(&[
+        (
+            r#"{"card_number_type":"visa"}"#,
+            r#"{"card_number_type":"visa"}"#,
+        ),
+        (r#"{"cards":"two"}"#, r#"{"cards":"two"}"#),
+    ]);
+}
+
+#[test]
+fn json_field_rule_on_containers_exact() {
+    assert_json_exact(&[
+        (
+            r#"{"balance":{"amount":12.5,"currency":"EUR"}}"#,
+            r#"{"balance":{"amount":"[BALANCE]","currency":"[BALANCE]"}}"#,
+        ),
+        // Every scalar inside, at any depth; booleans and null stay.
+        (
+            r#"{"balance":{"amount":12.5,"ok":true,"n":null,"list":[1,"a",false,{"deep":[2]}]},"id":7,"note":"hi"}"#,
+            r#"{"balance":{"amount":"[BALANCE]","ok":true,"n":null,"list":["[BALANCE]","[BALANCE]",false,{"deep":["[BALANCE]"]}]},"id":7,"note":"hi"}"#,
+        ),
+        // The rule ends with the container: later siblings are untouched.
+        (
+            r#"{"balance":[1,2],"id":7,"x":{"balance_note":"ok"}}"#,
+            r#"{"balance":["[BALANCE]","[BALANCE]"],"id":7,"x":{"balance_note":"ok"}}"#,
+        ),
+        (
+            r#"{"pan":["4111111111111111", 4111111111111111, true],"n":3}"#,
+            r#"{"pan":["************1111", "************1111", true],"n":3}"#,
+        ),
+        (r#"{"balance":{},"b":[]}"#, r#"{"balance":{},"b":[]}"#),
+        // Booleans and null under a field rule stay.
+        (
+            r#"{"card_number":true,"pan":null,"cvv":false}"#,
+            r#"{"card_number":true,"pan":null,"cvv":false}"#,
+        ),
+    ]);
+}
+
+#[test]
+fn json_text_rules_in_strings_exact() {
+    assert_json_exact(&[
+        (
+            r#"{"message":"card 4111 1111 1111 1111 ok"}"#,
+            r#"{"message":"card **** **** **** 1111 ok"}"#,
+        ),
+        (
+            r#"{"message":"\"4111 1111 1111 1111\" and\nmaria.lopez@example.com"}"#,
+            r#"{"message":"\"**** **** **** 1111\" and\n[EMAIL]"}"#,
+        ),
+        // Card written with \u escapes, partly or wholly.
+        (
+            r#"{"m":"4\u0031\u00311 1111 1111 1111"}"#,
+            r#"{"m":"**** **** **** 1111"}"#,
+        ),
+        (
+            r#"{"m":"\u0034\u0031\u0031\u0031\u0020\u0031111\u00201111 1111"}"#,
+            r#"{"m":"**** **** **** 1111"}"#,
+        ),
+        // Key context: the key counts as a preceding word.
+        (r#"{"routing":"021000021"}"#, r#"{"routing":"*********"}"#),
+        // Decoys stay.
+        (
+            r#"{"message":"order 4111111111111112 shipped 2026-03-14, $49.99"}"#,
+            r#"{"message":"order 4111111111111112 shipped 2026-03-14, $49.99"}"#,
+        ),
+    ]);
+}
+
+#[test]
+fn json_numbers_exact() {
+    assert_json_exact(&[
+        (r#"{"n":4111111111111111}"#, r#"{"n":"************1111"}"#),
+        (
+            r#"[4111111111111111, 5555555555554444]"#,
+            r#"["************1111", "************4444"]"#,
+        ),
+        (
+            r#"{"m":4.111111111111111e15}"#,
+            r#"{"m":"************1111"}"#,
+        ),
+        (
+            r#"{"m":4.111111111111111E+15}"#,
+            r#"{"m":"************1111"}"#,
+        ),
+        (
+            r#"{"m":41111111111111.11e2}"#,
+            r#"{"m":"************1111"}"#,
+        ),
+        (r#"{"m":-4111111111111111}"#, r#"{"m":"-************1111"}"#),
+        // Ordinary numbers are written back byte for byte.
+        (
+            r#"{"order_id": 100234567, "total_price": 12.50, "x": -0.5e-3, "y": 1E+2, "z": 0}"#,
+            r#"{"order_id": 100234567, "total_price": 12.50, "x": -0.5e-3, "y": 1E+2, "z": 0}"#,
+        ),
+        (r#"4111111111111111"#, r#""************1111""#),
+    ]);
+}
+
+#[test]
+fn json_numbers_other_exponent_spellings() {
+    assert_json_exact(&[
+        (
+            r#"{"m":41111111111111110e-1}"#,
+            r#"{"m":"************1111"}"#,
+        ),
+        (
+            r#"{"m":4111111111111111000e-3}"#,
+            r#"{"m":"************1111"}"#,
+        ),
+        (
+            r#"{"m":0.4111111111111111e16}"#,
+            r#"{"m":"************1111"}"#,
+        ),
+    ]);
+}
+
+#[test]
+fn json_keys_are_scanned() {
+    assert_json_exact(&[
+        (
+            r#"{"4111 1111 1111 1111":1}"#,
+            r#"{"**** **** **** 1111":1}"#,
+        ),
+        (
+            r#"{"maria.lopez@example.com":{"x":1}}"#,
+            r#"{"[EMAIL]":{"x":1}}"#,
+        ),
+        // Cards need no word boundary (a card glued to letters is a card).
+        (
+            r#"{"k\u0034111111111111111":1}"#,
+            r#"{"k************1111":1}"#,
+        ),
+        (
+            r#"{"k 4\u0031\u00311111111111111":1}"#,
+            r#"{"k ************1111":1}"#,
+        ),
+    ]);
+}
+
+#[test]
+fn json_escapes_preserved() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"a":"x\n\t\"\\\/\u00e9\ud83d\ude00\u0001\b\f\r"}"#,
+            "{\"a\":\"x\\n\\t\\\"\\\\/é😀\\u0001\\b\\f\\r\"}",
+        ),
+        (
+            r#"["\u0000", "\u001F", "\u2028", "caf\u00e9 \\u0034"]"#,
+            "[\"\\u0000\", \"\\u001f\", \"\u{2028}\", \"café \\\\u0034\"]",
+        ),
+        (r#"{"\u006bey":"v\u0061l"}"#, r#"{"key":"val"}"#),
+        ("{\"emoji\":\"🙏 ok\"}", "{\"emoji\":\"🙏 ok\"}"),
+    ];
+    for &(input, want) in cases {
+        let (out, events) = redact(Format::Json, input.as_bytes());
+        assert!(events.is_empty(), "{input:?}: unexpected redaction");
+        assert_eq!(show(&out), want, "input {input:?}");
+        let (a, b) = (parse(input.as_bytes()), parse(&out));
+        assert!(b.is_ok(), "{input:?}: output does not parse");
+        assert_eq!(a, b, "{input:?}: decoded value changed");
+    }
+    // Lone surrogates (which serde_json rejects) become U+FFFD.
+    assert_json_exact(&[
+        (r#"{"a":"\ud800x"}"#, "{\"a\":\"\u{FFFD}x\"}"),
+        (r#"{"a":"\udc00"}"#, "{\"a\":\"\u{FFFD}\"}"),
+    ]);
+}
+
+#[test]
+fn json_long_field_value_gets_label() {
+    let long = "7".repeat(3000);
+    let input = format!(r#"{{"card_number":"{long}","n":1}}"#);
+    assert_eq!(
+        redact_str(Format::Json, &input),
+        r#"{"card_number":"[REDACTED]","n":1}"#
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. NDJSON
+
+#[test]
+fn ndjson_lines_exact() {
+    let input = concat!(
+        r#"{"card_number":"4111 1111 1111 1111"}"#,
+        "\n",
+        r#"{"message":"call +1 415 555 0132"}"#,
+        "\n",
+        r#"{"n":4111111111111111}"#,
+        "\n",
+        "[1,2,3]\n",
+        r#""routing 021000021""#,
+        "\r\n",
+        r#"{"ok":true,"balance":5}"#,
+        "\n",
+    );
+    let want = concat!(
+        r#"{"card_number":"**** **** **** 1111"}"#,
+        "\n",
+        r#"{"message":"call +* *** *** **32"}"#,
+        "\n",
+        r#"{"n":"************1111"}"#,
+        "\n",
+        "[1,2,3]\n",
+        r#""routing *********""#,
+        "\r\n",
+        r#"{"ok":true,"balance":"[BALANCE]"}"#,
+        "\n",
+    );
+    let run = stream(Format::Ndjson, [input.as_bytes()]).expect("scan");
+    assert_eq!(show(&run.out), want);
+    assert!(!run.malformed);
+    assert_eq!(run.events.len(), 5);
+    assert_split_invariant(Format::Ndjson, input.as_bytes());
+}
+
+#[test]
+fn ndjson_corpus_lines_each_redacted() {
+    for density in [Density::Dense, Density::Typical] {
+        let c = json_tickets(7, CORPUS_LEN, density);
+        let label = format!("ndjson from json_tickets(7, 64K, {density:?})");
+        let tickets: Vec<serde_json::Value> =
+            serde_json::from_slice(&c.bytes).expect("corpus parses");
+        let mut input = Vec::new();
+        for t in &tickets {
+            serde_json::to_writer(&mut input, t).expect("serialise");
+            input.push(b'\n');
+        }
+        let run = stream(Format::Ndjson, input.chunks(3000)).expect("scan");
+        assert!(!run.malformed, "{label}: reported malformed");
+        let lines: Vec<&[u8]> = run.out.split(|&b| b == b'\n').collect();
+        assert!(
+            run.out.ends_with(b"\n"),
+            "{label}: output does not end with a newline"
+        );
+        assert_eq!(
+            lines.len() - 1,
+            tickets.len(),
+            "{label}: line count changed"
+        );
+        let in_lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        for (i, (a, b)) in in_lines.iter().zip(&lines).take(tickets.len()).enumerate() {
+            let a = parse(a).unwrap_or_else(|e| panic!("{label}: input line {i} at {e}"));
+            let b = parse(b)
+                .unwrap_or_else(|e| panic!("{label}: output line {i} does not parse at {e}"));
+            let mut masked = 0;
+            same_shape(&a, &b, &mut format!("line {i}"), &mut masked)
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+        }
+        assert_secrets_gone(&label, &input, &c.secrets, &run.out);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Malformed and truncated JSON
+
+fn assert_malformed(input: &str, want: &str) {
+    let run = stream(Format::Json, [input.as_bytes()]).expect("scan");
+    assert_eq!(show(&run.out), want, "input {input:?}");
+    assert!(run.malformed, "{input:?}: malformed() should be true");
+    for at in 0..=input.len() {
+        let (a, b) = input.as_bytes().split_at(at);
+        let run = stream(Format::Json, [a, b]).expect("scan");
+        assert_eq!(show(&run.out), want, "input {input:?} split at {at}");
+        assert!(run.malformed);
+    }
+    let run = stream(Format::Json, input.as_bytes().chunks(1)).expect("scan");
+    assert_eq!(show(&run.out), want, "input {input:?} byte by byte");
+}
+
+#[test]
+fn malformed_json_scanned_as_text() {
+    assert_malformed("not json 4111111111111111", "not json ************1111");
+    assert_malformed(r#"{"a":1} 4111111111111111"#, r#"{"a":1} ************1111"#);
+    assert_malformed(
+        "{\"a\":\"x\u{1} 4111 1111 1111 1111\"}",
+        "{\"a\":\"x\u{1} **** **** **** 1111\"}",
+    );
+    // A number followed by a non-JSON byte is rescanned as text with it.
+    assert_malformed(r#"{"a": 4111111111111111 x"#, r#"{"a": ************1111 x"#);
+    assert_malformed(
+        r#"{"a": 4111-1111-1111-1111}"#,
+        r#"{"a": ****-****-****-1111}"#,
+    );
+    assert_malformed(r#"{"a" 4111111111111111}"#, r#"{"a" ************1111}"#);
+}
+
+#[test]
+fn malformed_json_number_then_more_digits() {
+    // A bare number is held until the next byte proves the document is
+    // still JSON; if it is not, the number is rescanned with what follows.
+    assert_malformed(
+        r#"{"a": 4111 1111 1111 1111 oops"#,
+        r#"{"a": **** **** **** 1111 oops"#,
+    );
+    assert_malformed(
+        r#"{"a": 41111111 11111111 x"#,
+        r#"{"a": ******** ****1111 x"#,
+    );
+    assert_malformed(r#"[1, 4111 1111 1111 1111]"#, r#"[1, **** **** **** 1111]"#);
+}
+
+#[test]
+fn malformed_json_field_number_then_more_digits() {
+    for input in [
+        r#"{"card_number": 4111 1111 1111 1111}"#,
+        r#"{"pan": 4111 1111 1111 1111"#,
+    ] {
+        let run = stream(Format::Json, [input.as_bytes()]).expect("scan");
+        assert!(run.malformed);
+        assert_eq!(count_sub(&run.out, b"4111"), 0, "{input:?}");
+        assert_eq!(
+            count_sub(&run.out, b"1111 1111 1111"),
+            0,
+            "{input:?}: 12 card digits leak: {:?}",
+            show(&run.out)
+        );
+    }
+}
+
+#[test]
+fn truncated_json_flushed_scanned() {
+    assert_malformed(
+        r#"{"a":"4111 1111 1111 1111"#,
+        r#"{"a":"**** **** **** 1111"#,
+    );
+    assert_malformed(
+        r#"[{"card_number": "4111 1111 1111 1111"#,
+        r#"[{"card_number": "**** **** **** 1111"#,
+    );
+    assert_malformed(r#"{"a": 4111111111111111"#, r#"{"a": "************1111""#);
+    assert_malformed(r#"{"a":[4111111111111111"#, r#"{"a":["************1111""#);
+    assert_malformed(r#"{"a":"x\u00"#, r#"{"a":"x"#);
+    for input in [
+        r#"{"a":"4111 1111 1111 1111"#,
+        r#"[{"card_number": "4111 1111 1111 1111"#,
+        r#"{"a": 4111111111111111"#,
+    ] {
+        let run = stream(Format::Json, [input.as_bytes()]).expect("scan");
+        assert_eq!(count_sub(&run.out, b"4111"), 0, "{input:?}");
+    }
+}
+
+#[test]
+fn malformed_field_value_stays_masked() {
+    for (input, value) in [
+        (r#"{"cvv": 0123}"#, "0123"),
+        (r#"{"pin": 01234, "x": 1}"#, "01234"),
+        (r#"{"cvv": 123.}"#, "123"),
+        (r#"{"cvv": 123."#, "123"),
+        (r#"{"password":"C:\secret-Hunter2"}"#, "Hunter2"),
+    ] {
+        let run = stream(Format::Json, [input.as_bytes()]).expect("scan");
+        assert!(run.malformed, "{input:?}");
+        assert_eq!(
+            count_sub(&run.out, value.as_bytes()),
+            0,
+            "{input:?}: field value leaks: {:?}",
+            show(&run.out)
+        );
+    }
+}
+
+#[test]
+fn truncated_json_inside_incomplete_number() {
+    for input in [
+        r#"{"a": 4111111111111111."#,
+        r#"{"a": -"#,
+        r#"{"cvv": 12."#,
+        r#"[4111111111111111e"#,
+    ] {
+        let run = stream(Format::Json, [input.as_bytes()])
+            .unwrap_or_else(|e| panic!("{input:?}: finish failed: {e}"));
+        assert!(run.malformed, "{input:?}");
+        assert_eq!(count_sub(&run.out, b"4111"), 0, "{input:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5. SSE
+
+#[test]
+fn sse_event_released_when_complete() {
+    let m = matcher();
+    let mut r = Redactor::new(m, Format::Sse);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    r.feed(b"data: card 4111 1111 1111 1111\n\n", &mut out, &mut ev)
+        .unwrap();
+    assert_eq!(show(&out), "data: card **** **** **** 1111\n\n");
+    assert_eq!(r.held(), 0);
+    assert_eq!(ev.len(), 1);
+    r.finish(&mut out, &mut ev).unwrap();
+    assert_eq!(show(&out), "data: card **** **** **** 1111\n\n");
+    assert_eq!(ev.len(), 1);
+}
+
+#[test]
+fn sse_several_events() {
+    let events: [(&str, &str); 4] = [
+        ("data: hello\n\n", "data: hello\n\n"),
+        (
+            "event: msg\nid: 7\ndata: my card is 4111-1111-1111-1111\ndata: mail maria.lopez@example.com\n\n",
+            "event: msg\nid: 7\ndata: my card is ****-****-****-1111\ndata: mail [EMAIL]\n\n",
+        ),
+        // A context word on an earlier line of the same event counts.
+        ("data: routing number\ndata: 021000021\n\n", "data: routing number\ndata: *********\n\n"),
+        (": comment 4111111111111111\n\n", ": comment ************1111\n\n"),
+    ];
+    // One event per feed: each is out as soon as it is fed.
+    let mut r = Redactor::new(matcher(), Format::Sse);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    let mut want = String::new();
+    for (i, (e, w)) in events.iter().enumerate() {
+        r.feed(e.as_bytes(), &mut out, &mut ev).unwrap();
+        want.push_str(w);
+        assert_eq!(show(&out), want, "after event {i}");
+        assert_eq!(r.held(), 0, "after event {i}");
+    }
+    // All in one feed.
+    let all: String = events.iter().map(|e| e.0).collect();
+    let mut r = Redactor::new(matcher(), Format::Sse);
+    let mut out = Vec::new();
+    r.feed(all.as_bytes(), &mut out, &mut ev).unwrap();
+    assert_eq!(show(&out), want);
+    assert_eq!(r.held(), 0);
+    assert_split_invariant(Format::Sse, all.as_bytes());
+}
+
+#[test]
+fn sse_crlf_events() {
+    let mut r = Redactor::new(matcher(), Format::Sse);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    r.feed(b"data: card 4111 1111 1111 1111\r\n\r\n", &mut out, &mut ev)
+        .unwrap();
+    assert_eq!(show(&out), "data: card **** **** **** 1111\r\n\r\n");
+    assert_eq!(r.held(), 0);
+    r.feed(
+        b"data: a\r\ndata: b 5555555555554444\r\n\r\n",
+        &mut out,
+        &mut ev,
+    )
+    .unwrap();
+    assert_eq!(
+        show(&out),
+        "data: card **** **** **** 1111\r\n\r\ndata: a\r\ndata: b ************4444\r\n\r\n"
+    );
+    assert_eq!(r.held(), 0);
+    // Blank line split across feeds, CR and LF apart.
+    r.feed(b"data: c 4111111111111111\r", &mut out, &mut ev)
+        .unwrap();
+    r.feed(b"\n\r", &mut out, &mut ev).unwrap();
+    r.feed(b"\n", &mut out, &mut ev).unwrap();
+    assert!(show(&out).ends_with("data: c ************1111\r\n\r\n"));
+    assert_eq!(r.held(), 0);
+}
+
+#[test]
+fn sse_crlf_event_is_one_segment() {
+    let lf = redact_str(Format::Sse, "data: routing number\ndata: 021000021\n\n");
+    assert_eq!(lf, "data: routing number\ndata: *********\n\n");
+    let crlf = redact_str(
+        Format::Sse,
+        "data: routing number\r\ndata: 021000021\r\n\r\n",
+    );
+    assert_eq!(crlf, "data: routing number\r\ndata: *********\r\n\r\n");
+}
+
+#[test]
+fn sse_event_split_mid_card() {
+    let mut r = Redactor::new(matcher(), Format::Sse);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    r.feed(b"data: card 4111 11", &mut out, &mut ev).unwrap();
+    assert_eq!(
+        count_sub(&out, b"4111"),
+        0,
+        "partial card released: {:?}",
+        show(&out)
+    );
+    r.feed(b"11 1111 1111\n", &mut out, &mut ev).unwrap();
+    assert_eq!(count_sub(&out, b"4111"), 0);
+    r.feed(b"\n", &mut out, &mut ev).unwrap();
+    assert_eq!(show(&out), "data: card **** **** **** 1111\n\n");
+    assert_eq!(r.held(), 0);
+    assert_eq!(ev.len(), 1);
+}
+
+#[test]
+fn sse_transcript_events_released_one_by_one() {
+    for density in [Density::Dense, Density::Typical] {
+        let c: Corpus = transcript(11, 32 << 10, density);
+        let label = format!("sse from transcript(11, 32K, {density:?})");
+        let text = String::from_utf8(c.bytes.clone()).expect("utf8");
+        let mut all = Vec::new();
+        let mut r = Redactor::new(matcher(), Format::Sse);
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        for (i, line) in text.lines().filter(|l| !l.is_empty()).enumerate() {
+            let event = format!("data: {line}\n\n");
+            all.extend_from_slice(event.as_bytes());
+            r.feed(event.as_bytes(), &mut out, &mut ev).unwrap();
+            assert_eq!(r.held(), 0, "{label}: event {i} not released");
+            assert!(
+                out.ends_with(b"\n\n"),
+                "{label}: event {i} not complete in output"
+            );
+        }
+        r.finish(&mut out, &mut ev).unwrap();
+        let (once, _) = redact(Format::Sse, &all);
+        assert!(out == once, "{label}: differs from one-shot");
+        assert_secrets_gone(&label, &all, &c.secrets, &out);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 6. Text hold-back
+
+#[test]
+fn text_hold_back() {
+    let mut r = Redactor::new(matcher(), Format::Text);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    r.feed(b"hello world, no numbers here.\n", &mut out, &mut ev)
+        .unwrap();
+    r.feed(b"my card is 4111 1111", &mut out, &mut ev).unwrap();
+    assert_eq!(
+        count_sub(&out, b"4111"),
+        0,
+        "digits released early: {:?}",
+        show(&out)
+    );
+    assert!(r.held() >= "4111 1111".len());
+    r.feed(b"1111 1111 1111 done", &mut out, &mut ev).unwrap();
+    assert_eq!(count_sub(&out, b"4111"), 0);
+    r.finish(&mut out, &mut ev).unwrap();
+    assert_eq!(r.held(), 0);
+    // The pieces join as "4111 11111111 1111 1111": the card is the longest
+    // run of whole groups that validates (16 digits), the last group stays.
+    let want = "hello world, no numbers here.\nmy card is **** ******** 1111 1111 done";
+    assert_eq!(show(&out), want);
+    let joined = "hello world, no numbers here.\nmy card is 4111 11111111 1111 1111 done";
+    assert_eq!(redact_str(Format::Text, joined), want);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(matcher().rule_id(ev[0].rule), "card.pan");
+    assert_eq!(matcher().rule_category(ev[0].rule), "card");
+    let start = joined.find("4111").unwrap() as u64;
+    assert_eq!(
+        (ev[0].start, ev[0].end),
+        (start, start + "4111 11111111 1111".len() as u64)
+    );
+}
+
+#[test]
+fn text_hold_back_with_space() {
+    let mut r = Redactor::new(matcher(), Format::Text);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    r.feed(b"my card is 4111 1111 ", &mut out, &mut ev).unwrap();
+    assert_eq!(count_sub(&out, b"4111"), 0);
+    r.feed(b"1111 1111 done", &mut out, &mut ev).unwrap();
+    assert_eq!(count_sub(&out, b"4111"), 0);
+    r.finish(&mut out, &mut ev).unwrap();
+    assert_eq!(show(&out), "my card is **** **** **** 1111 done");
+    assert_eq!(r.held(), 0);
+}
+
+#[test]
+fn text_plain_lines_released_at_once() {
+    // Lines without digits, `@`, `+` or trigger words go straight through.
+    let mut r = Redactor::new(matcher(), Format::Text);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    let mut want = String::new();
+    for line in [
+        "hello world, no numbers here.\n",
+        "Let me check that for you, one moment please.\n",
+        "I understand, that's really frustrating.\n",
+        "Thanks! 🙏\n",
+    ] {
+        r.feed(line.as_bytes(), &mut out, &mut ev).unwrap();
+        want.push_str(line);
+        assert_eq!(show(&out), want, "held {} bytes", r.held());
+        assert_eq!(r.held(), 0);
+    }
+}
+
+#[test]
+fn held_back_bytes_stay_bounded() {
+    // The scanner holds at most the window plus one input slice (JSON adds
+    // at most one field value and one number token).
+    let m = matcher();
+    let bound = m.window() + scrim::scan::MAX_SLICE + 1024 + 256;
+    for (format, c) in [
+        (Format::Text, transcript(9, 128 << 10, Density::Adversarial)),
+        (Format::Sse, transcript(10, 128 << 10, Density::Adversarial)),
+        (
+            Format::Json,
+            json_tickets(9, 128 << 10, Density::Adversarial),
+        ),
+    ] {
+        let mut r = Redactor::new(m.clone(), format);
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        let mut max = 0;
+        for chunk in c.bytes.chunks(16 << 10) {
+            r.feed(chunk, &mut out, &mut ev).unwrap();
+            max = max.max(r.held());
+        }
+        assert!(max <= bound, "{format:?}: held {max} bytes, bound {bound}");
+        r.finish(&mut out, &mut ev).unwrap();
+        assert_eq!(r.held(), 0);
+        let (once, _) = redact(format, &c.bytes);
+        assert!(
+            out == once,
+            "{format:?}: chunked output differs from one-shot"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 7. abort()
+
+#[test]
+fn abort_drops_held_bytes() {
+    for (format, input) in [
+        (Format::Text, "card 4111 1111 1111"),
+        (Format::Sse, "data: card 4111 1111 1111"),
+        (Format::Json, r#"{"card_number":"4111 1111"#),
+        (Format::Json, r#"{"m":"card 4111 1111 1111"#),
+        (Format::Ndjson, r#"{"n":4111111111111111"#),
+    ] {
+        let mut r = Redactor::new(matcher(), format);
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        r.feed(input.as_bytes(), &mut out, &mut ev).unwrap();
+        assert_eq!(
+            count_sub(&out, b"4111"),
+            0,
+            "{format:?} {input:?}: {:?}",
+            show(&out)
+        );
+        let before = out.clone();
+        r.abort();
+        assert_eq!(r.held(), 0, "{format:?} {input:?}");
+        r.finish(&mut out, &mut ev).unwrap();
+        assert_eq!(
+            out, before,
+            "{format:?} {input:?}: finish after abort wrote more"
+        );
+        assert!(ev.is_empty());
+    }
+    let mut r = Redactor::new(matcher(), Format::Json);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    r.feed(br#"{"card_number":"4111 1111"#, &mut out, &mut ev)
+        .unwrap();
+    assert_eq!(show(&out), r#"{"card_number":""#);
+}
+
+#[test]
+fn nothing_after_abort() {
+    for format in [Format::Text, Format::Sse, Format::Json] {
+        let mut r = Redactor::new(matcher(), format);
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        r.feed(b"card 4111 1111 1111", &mut out, &mut ev).unwrap();
+        r.abort();
+        let before = out.len();
+        let _ = r.feed(b"1111 and more text\n\n", &mut out, &mut ev);
+        let _ = r.finish(&mut out, &mut ev);
+        assert_eq!(
+            out.len(),
+            before,
+            "{format:?}: output after abort: {:?}",
+            show(&out[before..])
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 8. Split invariance
+
+#[test]
+fn split_invariance_text() {
+    for input in [
+        "pay with 4111 1111 1111 1111 today",
+        "my CVV is 123. mail maria.lopez@example.com, call +1 415 555 0132",
+        "routing number 021000021, account number 123456789012",
+        "your balance is $12,345.67 and DOB: 1984-07-21",
+        "my password is Hunter2!x ok\nPIN is 4821.",
+        "IBAN GB82 WEST 1234 5698 7654 32 done, SSN 219-45-6789",
+        "order 4111111111111112 shipped 2026-03-14 for $49.99",
+        "4111 1111 1111 1111 42",
+    ] {
+        assert_split_invariant(Format::Text, input.as_bytes());
+    }
+    let c = transcript(3, 1500, Density::Dense);
+    assert_split_invariant_as(Format::Text, &c.bytes, Some("transcript(3, 1500, Dense)"));
+}
+
+#[test]
+fn split_invariance_json() {
+    for input in [
+        r#"{"card_number":"4111 1111 1111 1111","n":4111111111111111}"#,
+        r#"{"m":"4\u0031\u00311 1111 1111 1111","e":4.111111111111111e15}"#,
+        r#"{"balance":{"amount":12.5,"list":[1,"a",true]},"id":7}"#,
+        r#"{"message":"\"a\"\n\\ mail maria.lopez@example.com \ud83d\ude00"}"#,
+        r#"{"4111 1111 1111 1111":1,"routing":"021000021"}"#,
+        r#"{"a": 4111111111111111 x"#,
+    ] {
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
+    let c = json_tickets(5, 1500, Density::Dense);
+    assert_split_invariant_as(Format::Json, &c.bytes, Some("json_tickets(5, 1500, Dense)"));
+}
+
+#[test]
+fn split_invariance_json_long_key() {
+    // A key longer than the engine remembers (128 bytes), ending in a
+    // context word, then a value that needs that context.
+    let key = format!("{} routing", "x".repeat(140));
+    let input = format!(r#"{{"{key}":"021000021","n":1}}"#);
+    assert_split_invariant(Format::Json, input.as_bytes());
+}
+
+#[test]
+fn split_invariance_json_event_offsets() {
+    for input in [
+        r#"{"message":"card 4111 1111 1111 1111 and more text after it"}"#,
+        r#"{"card_number":"4111 1111 1111 1111"}"#,
+        // Long enough after the card that it is decided before the string ends.
+        r#"{"message":"card 4111 1111 1111 1111 and then a long tail of ordinary words, long enough that the card is decided while the string is still open, well past any look-ahead the rules need for their context after the match"}"#,
+    ] {
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
+}
+
+#[test]
+fn split_invariance_sse_and_ndjson() {
+    assert_split_invariant(
+        Format::Sse,
+        b"data: card 4111 1111 1111 1111\n\nevent: x\r\ndata: CVV 123\r\n\r\ndata: tail 5555555555554444",
+    );
+    assert_split_invariant(
+        Format::Ndjson,
+        b"{\"a\":\"4111 1111 1111 1111\"}\n{\"pan\":5555555555554444}\r\n\"x\"\n",
+    );
+}
