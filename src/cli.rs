@@ -51,13 +51,64 @@ pub enum Command {
         /// Files to redact; standard input when none is given.
         files: Vec<PathBuf>,
     },
-    /// Validate rule packs: compile every rule, run every example, report
-    /// every error with file, line and rule id; exit non-zero on any.
+    /// Validate rule packs (and a config file): compile every rule, run
+    /// every example, report every error with file, line and rule id; exit
+    /// non-zero on any.
     Check {
         /// Pack options.
         #[command(flatten)]
         packs: PackArgs,
+        /// Also validate this config file (and the packs it names).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
+    /// Run the redacting reverse proxy.
+    Serve(ServeArgs),
+    /// A first run: start a sample CRM and scrim in front of it on
+    /// loopback, print URLs to try, run until Ctrl-C.
+    Demo,
+    /// GET a URL and exit 0 on a 2xx answer (container health checks).
+    Probe {
+        /// URL to fetch, e.g. http://127.0.0.1:9090/healthz.
+        url: String,
+    },
+}
+
+/// `scrim serve` flags; they override the config file.
+#[derive(Debug, clap::Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Proxy listen address, e.g. 0.0.0.0:8443.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Upstream (CRM) base URL, http:// or https://.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Admin listen address for /metrics, /healthz, /readyz.
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
+    /// Config file (TOML); see deploy/scrim.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Observe mode on every route: count and audit, change nothing.
+    #[arg(long)]
+    pub observe: bool,
+    /// Pack options.
+    #[command(flatten)]
+    pub packs: PackArgs,
+}
+
+impl ServeArgs {
+    /// The overrides these flags make.
+    pub fn overrides(&self) -> crate::config::Overrides {
+        crate::config::Overrides {
+            listen: self.listen.clone(),
+            upstream: self.upstream.clone(),
+            admin: self.admin.clone(),
+            patterns: self.packs.patterns.clone(),
+            token_key_file: self.packs.token_key_file.clone(),
+            observe: self.observe,
+        }
+    }
 }
 
 /// Reads the token key from a file or the environment (through `env`, so
@@ -130,8 +181,117 @@ pub fn run(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Check { packs } => check(&packs),
+        Command::Check { packs, config } => {
+            if let Some(path) = config {
+                let ov = crate::config::Overrides {
+                    patterns: packs.patterns.clone(),
+                    token_key_file: packs.token_key_file.clone(),
+                    ..Default::default()
+                };
+                match crate::config::Config::load(Some(&path), &ov) {
+                    Ok(c) => {
+                        println!("config {}: OK ({} routes)", path.display(), c.routes.len());
+                        let packs = PackArgs {
+                            patterns: c.packs_dir.clone(),
+                            token_key_file: c.token_key_file.clone(),
+                        };
+                        check(&packs)
+                    }
+                    Err(errs) => {
+                        for e in errs {
+                            eprintln!("{e}");
+                        }
+                        eprintln!("scrim check: FAILED");
+                        1
+                    }
+                }
+            } else {
+                check(&packs)
+            }
+        }
+        Command::Serve(args) => serve(args),
+        Command::Demo => crate::demo::run(),
+        Command::Probe { url } => probe(&url),
     }
+}
+
+/// Sets up structured logs (JSON or human) on standard error. Logs carry
+/// request ids and rule ids, never values.
+pub fn init_logging(json: bool, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("scrim={level},warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn serve(args: ServeArgs) -> i32 {
+    let ov = args.overrides();
+    let config = match crate::config::Config::load(args.config.as_deref(), &ov) {
+        Ok(c) => c,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("{e}");
+            }
+            eprintln!("scrim serve: invalid configuration");
+            return 2;
+        }
+    };
+    init_logging(config.log_json, &config.log_level);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("scrim serve: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(crate::service::run_until_signal(
+        config,
+        args.config.clone(),
+        ov,
+    )) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("scrim serve: {e}");
+            2
+        }
+    }
+}
+
+fn probe(url: &str) -> i32 {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        eprintln!("scrim probe: bad URL {url:?}");
+        return 2;
+    };
+    let Ok(rt) = runtime() else { return 1 };
+    rt.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        match tokio::time::timeout(std::time::Duration::from_secs(5), client.get(uri)).await {
+            Ok(Ok(r)) if r.status().is_success() => 0,
+            Ok(Ok(r)) => {
+                eprintln!("scrim probe: {}", r.status());
+                1
+            }
+            _ => {
+                eprintln!("scrim probe: no answer");
+                1
+            }
+        }
+    })
 }
 
 fn check(packs: &PackArgs) -> i32 {

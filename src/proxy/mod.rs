@@ -1,0 +1,767 @@
+//! The streaming redacting reverse proxy.
+//!
+//! - [`serve`] accepts connections (TLS or not; HTTP/1.1 and HTTP/2, h2 via
+//!   ALPN or prior knowledge), applies connection and header limits, and
+//!   drains gracefully when `shutdown` resolves.
+//! - [`handle`] maps a request to its route, forwards it upstream over a
+//!   pooled client, and wraps the response body in [`body::RedactBody`].
+//! - [`ws`] proxies WebSocket upgrades message by message.
+//!
+//! Fail closed: unreachable upstream 502, timeout 504, an encoding or
+//! charset scrim cannot scan 502, failures mid-body abort the response.
+
+pub mod body;
+pub mod decode;
+pub mod tls;
+pub mod ws;
+
+use crate::audit::{Audit, Record};
+use crate::config::{Config, Mode, Route, Unscannable};
+use crate::metrics::{status_class, Metrics};
+use crate::{Format, Matcher, Redactor};
+use body::{BoxError, RedactBody, Treatment};
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// Body type of every response scrim sends.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
+
+/// State shared by every connection.
+pub struct Shared {
+    config: RwLock<Arc<Config>>,
+    matcher: RwLock<Arc<Matcher>>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Audit log.
+    pub audit: Audit,
+    client: UpstreamClient,
+    /// Set when SIGTERM arrived: `/readyz` turns not-ready.
+    pub draining: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish()
+    }
+}
+
+impl Shared {
+    /// Builds the shared state and the upstream client.
+    pub fn new(
+        config: Config,
+        matcher: Arc<Matcher>,
+        metrics: Metrics,
+        audit: Audit,
+    ) -> Result<Shared, String> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = tls::client_config(config.upstream_ca.as_deref())?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
+        let builder = match &config.upstream_server_name {
+            Some(name) => {
+                let name = rustls::pki_types::ServerName::try_from(name.clone())
+                    .map_err(|e| format!("[upstream] server_name {name:?}: {e}"))?;
+                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => builder,
+        };
+        let connector = builder.enable_http1().enable_http2().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .http2_only(config.upstream_h2c)
+            .build(connector);
+        for r in &config.routes {
+            metrics
+                .observe_mode
+                .with_label_values(&[&r.name])
+                .set(if r.mode == Mode::Observe { 1.0 } else { 0.0 });
+        }
+        Ok(Shared {
+            config: RwLock::new(Arc::new(config)),
+            matcher: RwLock::new(matcher),
+            metrics,
+            audit,
+            client,
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// The configuration new requests use.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a new configuration (routes, limits that apply per request).
+    /// Listener addresses, TLS files and the upstream client are start-up
+    /// settings and are not changed.
+    pub fn set_config(&self, c: Arc<Config>) {
+        match self.config.write() {
+            Ok(mut g) => *g = c,
+            Err(poisoned) => *poisoned.into_inner() = c,
+        }
+    }
+
+    /// The rules new requests use.
+    pub fn matcher(&self) -> Arc<Matcher> {
+        match self.matcher.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in new rules; streams already running keep theirs.
+    pub fn set_matcher(&self, m: Arc<Matcher>) {
+        match self.matcher.write() {
+            Ok(mut g) => *g = m,
+            Err(poisoned) => *poisoned.into_inner() = m,
+        }
+    }
+}
+
+/// Per-stream context shared by a body wrapper and its request.
+pub struct StreamCtx {
+    route: String,
+    request_id: String,
+    direction: &'static str,
+    format: &'static str,
+    observe: bool,
+    metrics: Metrics,
+    audit: Audit,
+    matcher: Arc<Matcher>,
+    started: Instant,
+    status: u16,
+    audit_failed: AtomicBool,
+    /// Request metrics are recorded once, when the response body ends.
+    record_request: bool,
+}
+
+impl StreamCtx {
+    fn aborted(&self, reason: &'static str) {
+        self.metrics
+            .aborted
+            .with_label_values(&[&self.route, reason])
+            .inc();
+        tracing::warn!(request_id = %self.request_id, route = %self.route, reason, "response aborted mid-body");
+        self.audit.send(Record {
+            ts: crate::audit::now(),
+            event: "aborted",
+            request_id: self.request_id.clone(),
+            route: self.route.clone(),
+            direction: self.direction,
+            pack_digest: self.matcher.digest().to_string(),
+            rule: None,
+            category: None,
+            count: None,
+            offsets: Vec::new(),
+            reason: Some(reason),
+            observe: self.observe,
+        });
+    }
+
+    fn audit_ok(&self) -> bool {
+        !self.audit_failed.load(Ordering::Relaxed)
+    }
+
+    fn finish_request(&self) {
+        if self.record_request {
+            self.metrics
+                .requests
+                .with_label_values(&[&self.route, status_class(self.status)])
+                .inc();
+            self.metrics
+                .duration
+                .with_label_values(&[&self.route])
+                .observe(self.started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn new_request_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    let a = h.finish();
+    h.write_u64(a);
+    format!("{:016x}{:016x}", a, h.finish())
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(new_request_id)
+}
+
+/// How a content type is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Scanned in this format.
+    Scan(Format),
+    /// Known binary: passed untouched and counted.
+    Binary,
+    /// Unknown: the route's `unscannable` policy decides.
+    Unknown,
+}
+
+/// Classifies a Content-Type value.
+pub fn classify(content_type: Option<&str>) -> Kind {
+    let Some(ct) = content_type else {
+        return Kind::Scan(Format::Text);
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (top, sub) = mime.split_once('/').unwrap_or((mime.as_str(), ""));
+    match (top, sub) {
+        ("text", "event-stream") => Kind::Scan(Format::Sse),
+        ("application", "x-ndjson" | "ndjson" | "jsonl" | "x-jsonlines" | "jsonlines") => {
+            Kind::Scan(Format::Ndjson)
+        }
+        ("application", s) if s == "json" || s.ends_with("+json") => Kind::Scan(Format::Json),
+        ("text", _) => Kind::Scan(Format::Text),
+        ("application", s)
+            if s == "xml"
+                || s.ends_with("+xml")
+                || s == "x-www-form-urlencoded"
+                || s == "javascript"
+                || s == "graphql"
+                || s == "yaml"
+                || s == "csv" =>
+        {
+            Kind::Scan(Format::Text)
+        }
+        ("image" | "audio" | "video" | "font", _) => Kind::Binary,
+        (
+            "application",
+            "pdf" | "zip" | "gzip" | "wasm" | "vnd.ms-fontobject" | "font-woff" | "font-woff2",
+        ) => Kind::Binary,
+        ("", _) => Kind::Scan(Format::Text),
+        _ => Kind::Unknown,
+    }
+}
+
+/// True when the Content-Type declares a charset that is not byte-scannable.
+fn wide_charset(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        let ct = ct.to_ascii_lowercase();
+        ct.split(';').skip(1).any(|p| {
+            let p = p.trim();
+            p.strip_prefix("charset=")
+                .map(|c| c.trim_matches('"'))
+                .is_some_and(|c| {
+                    c.starts_with("utf-16")
+                        || c.starts_with("utf-32")
+                        || c == "ucs-2"
+                        || c == "unicode"
+                })
+        })
+    })
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// Removes hop-by-hop headers (RFC 9110 7.6.1), including those named in
+/// `Connection`.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+}
+
+fn error_response(status: StatusCode, code: &str, request_id: &str) -> Response<ProxyBody> {
+    let body = format!("{{\"error\":\"{code}\",\"request_id\":\"{request_id}\"}}\n");
+    let mut r = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
+}
+
+fn empty() -> ProxyBody {
+    Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync()
+}
+
+struct Handled {
+    route: String,
+    request_id: String,
+    started: Instant,
+}
+
+impl Handled {
+    fn blocked(
+        &self,
+        shared: &Shared,
+        reason: &'static str,
+        status: StatusCode,
+        code: &str,
+    ) -> Response<ProxyBody> {
+        shared
+            .metrics
+            .blocked
+            .with_label_values(&[&self.route, reason])
+            .inc();
+        shared.audit.send(Record {
+            ts: crate::audit::now(),
+            event: "blocked",
+            request_id: self.request_id.clone(),
+            route: self.route.clone(),
+            direction: "response",
+            pack_digest: shared.matcher().digest().to_string(),
+            rule: None,
+            category: None,
+            count: None,
+            offsets: Vec::new(),
+            reason: Some(reason),
+            observe: false,
+        });
+        tracing::warn!(request_id = %self.request_id, route = %self.route, reason, "response blocked");
+        self.done(shared, error_response(status, code, &self.request_id))
+    }
+
+    fn done(&self, shared: &Shared, r: Response<ProxyBody>) -> Response<ProxyBody> {
+        shared
+            .metrics
+            .requests
+            .with_label_values(&[&self.route, status_class(r.status().as_u16())])
+            .inc();
+        shared
+            .metrics
+            .duration
+            .with_label_values(&[&self.route])
+            .observe(self.started.elapsed().as_secs_f64());
+        r
+    }
+}
+
+/// Handles one request.
+pub async fn handle(
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let cfg = shared.config();
+    let rid = request_id(req.headers());
+    let host = req.uri().host().map(str::to_string).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    });
+    let route: Route = cfg.route(host.as_deref(), req.uri().path()).clone();
+    let h = Handled {
+        route: route.name.clone(),
+        request_id: rid.clone(),
+        started,
+    };
+    if ws::is_upgrade(&req) {
+        return Ok(ws::proxy(shared.clone(), req, route, rid, peer, tls).await);
+    }
+    let max_body = cfg.limits.max_request_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return Ok(h.done(
+            &shared,
+            error_response(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", &rid),
+        ));
+    }
+    let matcher = shared.matcher();
+    let is_head = req.method() == Method::HEAD;
+
+    // The upstream request.
+    let path_q = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let base = &cfg.upstream;
+    let base_path = base.path().trim_end_matches('/');
+    let uri = format!(
+        "{}://{}{}{}",
+        base.scheme_str().unwrap_or("http"),
+        base.authority().map(|a| a.as_str()).unwrap_or(""),
+        base_path,
+        path_q
+    );
+    let Ok(uri) = uri.parse::<http::Uri>() else {
+        return Ok(h.done(
+            &shared,
+            error_response(StatusCode::BAD_REQUEST, "bad_request", &rid),
+        ));
+    };
+    let orig_host = req.headers().get(header::HOST).cloned();
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers);
+    headers.remove(header::HOST);
+    // Ranges of a body that gets redacted could start or end inside a card
+    // number; scrim always fetches whole representations.
+    headers.remove(header::RANGE);
+    headers.remove(header::IF_RANGE);
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static(if cfg.upstream_compression {
+            "gzip, deflate, br, zstd"
+        } else {
+            "identity"
+        }),
+    );
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
+    if let Some(hv) = orig_host {
+        headers.insert("x-forwarded-host", hv);
+    }
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        headers.insert("x-request-id", v);
+    }
+    let req_ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (mut parts, incoming) = req.into_parts();
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+    let limited = http_body_util::Limited::new(incoming, max_body as usize);
+    let up_body: ProxyBody = if route.redact_requests && route.mode == Mode::Enforce {
+        match classify(req_ct.as_deref()) {
+            Kind::Scan(f) => {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                let ctx = Arc::new(StreamCtx {
+                    route: route.name.clone(),
+                    request_id: rid.clone(),
+                    direction: "request",
+                    format: f.name(),
+                    observe: false,
+                    metrics: shared.metrics.clone(),
+                    audit: shared.audit.clone(),
+                    matcher: matcher.clone(),
+                    started,
+                    status: 0,
+                    audit_failed: AtomicBool::new(false),
+                    record_request: false,
+                });
+                let r = Redactor::new(matcher.clone(), f);
+                RedactBody::new(limited, None, Treatment::Scan(Box::new(r)), ctx).boxed_unsync()
+            }
+            _ => limited.boxed_unsync(),
+        }
+    } else {
+        limited.boxed_unsync()
+    };
+    let up_req = Request::from_parts(parts, up_body);
+
+    let resp = match tokio::time::timeout(cfg.response_timeout, shared.client.request(up_req)).await
+    {
+        Err(_) => {
+            shared
+                .metrics
+                .upstream_errors
+                .with_label_values(&["timeout"])
+                .inc();
+            return Ok(h.blocked(
+                &shared,
+                "upstream_timeout",
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+            ));
+        }
+        Ok(Err(e)) => {
+            let kind = if e.is_connect() { "connect" } else { "request" };
+            shared
+                .metrics
+                .upstream_errors
+                .with_label_values(&[kind])
+                .inc();
+            tracing::warn!(request_id = %rid, route = %route.name, kind, "upstream request failed");
+            return Ok(h.blocked(
+                &shared,
+                "upstream_error",
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+            ));
+        }
+        Ok(Ok(r)) => r,
+    };
+    shared
+        .metrics
+        .ttfb
+        .with_label_values(&[&route.name])
+        .observe(started.elapsed().as_secs_f64());
+
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        parts.headers.insert("x-request-id", v);
+    }
+    redact_headers(&matcher, &route, &mut parts.headers);
+    let status = parts.status;
+    if is_head
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational()
+    {
+        return Ok(h.done(&shared, Response::from_parts(parts, empty())));
+    }
+    if status == StatusCode::PARTIAL_CONTENT {
+        // Range was stripped; a 206 anyway cannot be scanned safely.
+        return Ok(h.blocked(&shared, "range", StatusCode::BAD_GATEWAY, "bad_gateway"));
+    }
+    let ct = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let kind = match classify(ct.as_deref()) {
+        Kind::Unknown => match route.unscannable {
+            Unscannable::Block => {
+                return Ok(h.blocked(
+                    &shared,
+                    "unscannable_type",
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                ));
+            }
+            Unscannable::Text => Kind::Scan(Format::Text),
+            Unscannable::Pass => Kind::Binary,
+        },
+        k => k,
+    };
+    let observe = route.mode == Mode::Observe;
+    let (decoder, treatment, format) = match kind {
+        Kind::Scan(f) => {
+            if wide_charset(ct.as_deref()) {
+                return Ok(h.blocked(&shared, "charset", StatusCode::BAD_GATEWAY, "bad_gateway"));
+            }
+            let enc = parts
+                .headers
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap_or("unreadable").to_string());
+            let decoder = match enc {
+                None => None,
+                Some(e) => match decode::for_encoding(
+                    &e,
+                    cfg.limits.max_decoded_body_bytes,
+                    cfg.limits.max_compression_ratio,
+                ) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        return Ok(h.blocked(
+                            &shared,
+                            "undecodable_encoding",
+                            StatusCode::BAD_GATEWAY,
+                            "bad_gateway",
+                        ));
+                    }
+                },
+            };
+            for name in [
+                header::CONTENT_LENGTH,
+                header::CONTENT_ENCODING,
+                header::ACCEPT_RANGES,
+                HeaderName::from_static("content-md5"),
+                HeaderName::from_static("digest"),
+                HeaderName::from_static("content-digest"),
+                HeaderName::from_static("repr-digest"),
+            ] {
+                parts.headers.remove(name);
+            }
+            let r = Redactor::new(matcher.clone(), f);
+            (decoder, Treatment::Scan(Box::new(r)), f.name())
+        }
+        _ => (None, Treatment::Pass("binary"), "binary"),
+    };
+    let ctx = Arc::new(StreamCtx {
+        route: route.name.clone(),
+        request_id: rid,
+        direction: "response",
+        format,
+        observe,
+        metrics: shared.metrics.clone(),
+        audit: shared.audit.clone(),
+        matcher,
+        started,
+        status: status.as_u16(),
+        audit_failed: AtomicBool::new(false),
+        record_request: true,
+    });
+    let body = RedactBody::new(body, decoder, treatment, ctx).boxed_unsync();
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Runs the text rules over configured response headers.
+fn redact_headers(m: &Arc<Matcher>, route: &Route, headers: &mut HeaderMap) {
+    for name in &route.redact_headers {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        let values: Vec<HeaderValue> = headers.get_all(&name).iter().cloned().collect();
+        if values.is_empty() {
+            continue;
+        }
+        headers.remove(&name);
+        for v in values {
+            // A value that cannot be scanned (or masked into a valid header)
+            // is dropped rather than passed.
+            if let Ok((out, _)) = crate::redact_all(m, Format::Text, v.as_bytes()) {
+                if let Ok(nv) = HeaderValue::from_bytes(&out) {
+                    headers.append(&name, nv);
+                }
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` until `shutdown` resolves, then stops
+/// accepting, marks the proxy draining and waits up to the drain timeout
+/// for in-flight requests.
+pub async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = shared.config().limits.clone();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true)
+        .max_buf_size(limits.max_request_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits.max_request_header_bytes as u32)
+        .keep_alive_interval(Some(limits.idle_timeout / 2))
+        .keep_alive_timeout(limits.idle_timeout);
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        let handshake_timeout = limits.header_read_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let is_tls = tls.is_some();
+            let svc =
+                hyper::service::service_fn(move |req| handle(shared.clone(), req, peer, is_tls));
+            match tls {
+                Some(acc) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(handshake_timeout, acc.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    shared.draining.store(true, Ordering::SeqCst);
+    tracing::info!("draining connections");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("drain timeout; closing remaining connections"),
+    }
+}

@@ -1,0 +1,287 @@
+//! WebSocket proxying: the upgrade is forwarded upstream (without
+//! `permessage-deflate`, so frames stay scannable) and honoured only after
+//! the upstream's `101`. Then both sides are relayed message by message:
+//! text messages from upstream (and from the client when the route redacts
+//! requests) are redacted whole (fragmented messages are reassembled first);
+//! a message over the size limit closes both sides with 1009.
+
+use super::{body::RedactBody, body::Treatment, error_response, ProxyBody, Shared, StreamCtx};
+use crate::config::{Mode, Route, Unscannable};
+use crate::{Format, Matcher};
+use futures_util::{SinkExt, StreamExt};
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+/// Whether `req` asks for a WebSocket upgrade.
+pub fn is_upgrade<B>(req: &Request<B>) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        req.headers().get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket")
+}
+
+/// Redacts one text payload; JSON-looking messages use the JSON scanner.
+fn redact_text(m: &Arc<Matcher>, text: &str) -> Result<(String, Vec<crate::Redaction>), ()> {
+    let t = text.trim_start();
+    let format = if t.starts_with('{') || t.starts_with('[') {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    let (out, events) = crate::redact_all(m, format, text.as_bytes()).map_err(|_| ())?;
+    String::from_utf8(out).map(|s| (s, events)).map_err(|_| ())
+}
+
+/// Proxies a WebSocket upgrade request.
+pub async fn proxy(
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    route: Route,
+    rid: String,
+    peer: SocketAddr,
+    tls: bool,
+) -> Response<ProxyBody> {
+    let cfg = shared.config();
+    let base = &cfg.upstream;
+    let path_q = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let uri = format!(
+        "{}://{}{}{}",
+        base.scheme_str().unwrap_or("http"),
+        base.authority().map(|a| a.as_str()).unwrap_or(""),
+        base.path().trim_end_matches('/'),
+        path_q
+    );
+    let Ok(uri) = uri.parse::<http::Uri>() else {
+        return error_response(StatusCode::BAD_REQUEST, "bad_request", &rid);
+    };
+    let mut up = Request::builder().method(req.method().clone()).uri(uri);
+    for (k, v) in req.headers() {
+        if k == header::HOST || k.as_str() == "sec-websocket-extensions" {
+            continue;
+        }
+        up = up.header(k, v);
+    }
+    up = up
+        .header("x-forwarded-for", peer.ip().to_string())
+        .header("x-forwarded-proto", if tls { "https" } else { "http" })
+        .header("x-request-id", rid.as_str());
+    let Ok(up) = up.body(super::empty()) else {
+        return error_response(StatusCode::BAD_REQUEST, "bad_request", &rid);
+    };
+    let mut resp = match tokio::time::timeout(cfg.response_timeout, shared.client.request(up)).await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => {
+            shared
+                .metrics
+                .upstream_errors
+                .with_label_values(&["connect"])
+                .inc();
+            return error_response(StatusCode::BAD_GATEWAY, "bad_gateway", &rid);
+        }
+        Err(_) => {
+            shared
+                .metrics
+                .upstream_errors
+                .with_label_values(&["timeout"])
+                .inc();
+            return error_response(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", &rid);
+        }
+    };
+    let matcher = shared.matcher();
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // The upstream refused the upgrade: relay its answer, scanned.
+        let (mut parts, body) = resp.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::CONTENT_ENCODING);
+        let ctx = Arc::new(StreamCtx {
+            route: route.name.clone(),
+            request_id: rid.clone(),
+            direction: "response",
+            format: "text",
+            observe: route.mode == Mode::Observe,
+            metrics: shared.metrics.clone(),
+            audit: shared.audit.clone(),
+            matcher: matcher.clone(),
+            started: Instant::now(),
+            status: parts.status.as_u16(),
+            audit_failed: AtomicBool::new(false),
+            record_request: true,
+        });
+        let r = crate::Redactor::new(matcher, Format::Text);
+        let body = RedactBody::new(body, None, Treatment::Scan(Box::new(r)), ctx).boxed_unsync();
+        return Response::from_parts(parts, body);
+    }
+    let upstream_upgrade = hyper::upgrade::on(&mut resp);
+    let client_upgrade = hyper::upgrade::on(&mut req);
+    let mut out = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for (k, v) in resp.headers() {
+        if k.as_str() == "sec-websocket-extensions" {
+            continue;
+        }
+        out = out.header(k, v);
+    }
+    out = out.header(
+        "x-request-id",
+        HeaderValue::from_str(&rid).unwrap_or(HeaderValue::from_static("-")),
+    );
+    let limit = cfg.limits.max_websocket_message_bytes;
+    tokio::spawn(async move {
+        let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
+            return;
+        };
+        let cfg = WebSocketConfig::default()
+            .max_message_size(Some(limit))
+            .max_frame_size(Some(limit));
+        let client =
+            WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, Some(cfg)).await;
+        let upstream =
+            WebSocketStream::from_raw_socket(TokioIo::new(upstream), Role::Client, Some(cfg)).await;
+        relay(shared, route, matcher, client, upstream).await;
+    });
+    out.body(super::empty())
+        .unwrap_or_else(|_| error_response(StatusCode::BAD_GATEWAY, "bad_gateway", &rid))
+}
+
+fn close(code: CloseCode, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+async fn relay<C, U>(
+    shared: Arc<Shared>,
+    route: Route,
+    m: Arc<Matcher>,
+    mut client: WebSocketStream<C>,
+    mut upstream: WebSocketStream<U>,
+) where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let count = |dir: &str, outcome: &str| {
+        shared
+            .metrics
+            .ws_messages
+            .with_label_values(&[&route.name, dir, outcome])
+            .inc();
+    };
+    let observe = route.mode == Mode::Observe;
+    loop {
+        tokio::select! {
+            msg = upstream.next() => {
+                let msg = match msg {
+                    None => { let _ = client.close(None).await; return; }
+                    Some(Err(WsError::Capacity(_))) => {
+                        count("response", "too_large");
+                        let _ = client.send(close(CloseCode::Size, "message too large")).await;
+                        let _ = upstream.send(close(CloseCode::Size, "message too large")).await;
+                        return;
+                    }
+                    Some(Err(_)) => {
+                        count("response", "error");
+                        let _ = client.send(close(CloseCode::Error, "upstream error")).await;
+                        return;
+                    }
+                    Some(Ok(msg)) => msg,
+                };
+                let fwd = match msg {
+                    Message::Text(t) => match redact_text(&m, t.as_str()) {
+                        Ok((out, ev)) => {
+                            count_redactions(&shared, &route, &m, "response", &ev);
+                            count("response", if ev.is_empty() { "clean" } else { "redacted" });
+                            if observe { Message::Text(t) } else { Message::text(out) }
+                        }
+                        Err(()) => {
+                            count("response", "error");
+                            let _ = client.send(close(CloseCode::Error, "cannot scan message")).await;
+                            return;
+                        }
+                    },
+                    Message::Binary(b) => match route.unscannable {
+                        Unscannable::Pass => { count("response", "binary_passed"); Message::Binary(b) }
+                        Unscannable::Block => {
+                            count("response", "binary_blocked");
+                            let _ = client.send(close(CloseCode::Unsupported, "binary messages are not allowed")).await;
+                            let _ = upstream.send(close(CloseCode::Unsupported, "binary messages are not allowed")).await;
+                            return;
+                        }
+                        Unscannable::Text => match crate::redact_all(&m, Format::Text, &b) {
+                            Ok((out, ev)) => {
+                                count_redactions(&shared, &route, &m, "response", &ev);
+                                count("response", "binary_scanned");
+                                if observe { Message::Binary(b) } else { Message::Binary(out.into()) }
+                            }
+                            Err(_) => return,
+                        },
+                    },
+                    Message::Close(f) => { let _ = client.send(Message::Close(f)).await; return; }
+                    other => other,
+                };
+                if client.send(fwd).await.is_err() { return; }
+            }
+            msg = client.next() => {
+                let msg = match msg {
+                    None => { let _ = upstream.close(None).await; return; }
+                    Some(Err(WsError::Capacity(_))) => {
+                        count("request", "too_large");
+                        let _ = client.send(close(CloseCode::Size, "message too large")).await;
+                        let _ = upstream.send(close(CloseCode::Size, "message too large")).await;
+                        return;
+                    }
+                    Some(Err(_)) => { let _ = upstream.close(None).await; return; }
+                    Some(Ok(msg)) => msg,
+                };
+                let fwd = match msg {
+                    Message::Text(t) if route.redact_requests && !observe => match redact_text(&m, t.as_str()) {
+                        Ok((out, ev)) => {
+                            count_redactions(&shared, &route, &m, "request", &ev);
+                            count("request", if ev.is_empty() { "clean" } else { "redacted" });
+                            Message::text(out)
+                        }
+                        Err(()) => return,
+                    },
+                    Message::Close(f) => { let _ = upstream.send(Message::Close(f)).await; return; }
+                    other => other,
+                };
+                if upstream.send(fwd).await.is_err() { return; }
+            }
+        }
+    }
+}
+
+fn count_redactions(
+    shared: &Shared,
+    route: &Route,
+    m: &Matcher,
+    direction: &str,
+    events: &[crate::Redaction],
+) {
+    for e in events {
+        let (id, category, _) = m.describe(e.rule);
+        shared
+            .metrics
+            .redactions
+            .with_label_values(&[&route.name, direction, id, category])
+            .inc();
+    }
+}
