@@ -117,7 +117,7 @@ impl<B> RedactBody<B> {
                 .with_label_values(&[&ctx.route, ctx.direction, id, category])
                 .inc_by(offsets.len() as u64);
             if ctx.audit.enabled() {
-                ctx.audit.send(Record {
+                let kept = ctx.audit.send(Record {
                     ts: crate::audit::now(),
                     event: "redaction",
                     request_id: ctx.request_id.clone(),
@@ -131,6 +131,10 @@ impl<B> RedactBody<B> {
                     reason: None,
                     observe: ctx.observe,
                 });
+                if !kept {
+                    // The record was dropped and the config says fail closed.
+                    ctx.audit_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
     }
