@@ -511,8 +511,8 @@ impl Config {
             err("limits", "max_compression_ratio must be at least 1".into());
         }
         let audit = match raw.audit.output.as_deref() {
-            None | Some("off") => AuditOutput::Off,
-            Some("stdout") => AuditOutput::Stdout,
+            Some("off") => AuditOutput::Off,
+            None | Some("stdout") => AuditOutput::Stdout,
             Some(p) => AuditOutput::File(PathBuf::from(p)),
         };
         let audit_fail_closed = match raw.audit.on_overflow.as_deref() {

@@ -209,7 +209,11 @@ pub fn run() -> i32 {
             ..Default::default()
         };
         let config = match Config::load(None, &ov) {
-            Ok(c) => c,
+            // The demo prints its own instructions on stdout; no audit lines.
+            Ok(c) => Config {
+                audit: crate::config::AuditOutput::Off,
+                ..c
+            },
             Err(e) => {
                 eprintln!("scrim demo: {}", e.join("\n"));
                 return 1;
