@@ -110,6 +110,18 @@ pub async fn proxy(
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The upstream refused the upgrade: relay its answer, scanned.
         let (mut parts, body) = resp.into_parts();
+        let decoder = match parts.headers.get(header::CONTENT_ENCODING) {
+            None => None,
+            Some(v) => match super::decode::for_encoding(
+                v.to_str().unwrap_or("unreadable"),
+                cfg.limits.max_decoded_body_bytes,
+                cfg.limits.max_compression_ratio,
+            ) {
+                Ok(d) => d,
+                // Never relay bytes that cannot be scanned.
+                Err(_) => return error_response(StatusCode::BAD_GATEWAY, "bad_gateway", &rid),
+            },
+        };
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.remove(header::CONTENT_ENCODING);
         let ctx = Arc::new(StreamCtx {
@@ -127,7 +139,7 @@ pub async fn proxy(
             record_request: true,
         });
         let r = crate::Redactor::new(matcher, Format::Text);
-        let body = RedactBody::new(body, None, Treatment::Scan(Box::new(r)), ctx).boxed_unsync();
+        let body = RedactBody::new(body, decoder, Treatment::Scan(Box::new(r)), ctx).boxed_unsync();
         return Response::from_parts(parts, body);
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
