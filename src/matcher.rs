@@ -266,6 +266,30 @@ pub struct Rule {
     pub(crate) viable: [[bool; 256]; 5],
     /// The pattern as written (the naive reference scanner compiles it).
     pub pattern: String,
+    /// Context-word gate: present for byte-triggered rules whose context
+    /// requires words (see [`WordGate`]).
+    pub(crate) gate: Option<WordGate>,
+    /// `trig[byte]`: the byte triggers this rule.
+    pub(crate) trig: [bool; 256],
+    /// A match can start at a digit that follows a digit.
+    pub(crate) mid_digit_viable: bool,
+}
+
+/// A necessary condition for a rule whose context requires words: a
+/// candidate triggered at `t` can only be confirmed if one of the words
+/// starts in `[t - back - before, t + maxlen + after)`. The scanner skips the
+/// regex at such triggers (see `scan.rs`).
+#[derive(Debug)]
+pub(crate) struct WordGate {
+    /// The rule's context words (only used to build [`Matcher::ctx_words`]).
+    pub(crate) words: Vec<String>,
+    /// This rule's bit in [`Matcher::ctx_mask`] (0 when over 64 gated rules:
+    /// such a rule is never skipped).
+    pub(crate) bit: u64,
+    /// `back + before`.
+    pub(crate) lo: usize,
+    /// `maxlen + after`.
+    pub(crate) hi: usize,
 }
 
 /// One compiled JSON field rule.
@@ -327,6 +351,14 @@ pub struct Matcher {
     pub(crate) keyword_rules: Vec<Vec<u16>>,
     pub(crate) keyword_max: usize,
     keyword_words: Vec<String>,
+    /// Every gated rule's context words in one automaton (overlapping,
+    /// ASCII case-insensitive), with per word the gated rules it serves.
+    pub(crate) ctx_words: Option<AhoCorasick>,
+    pub(crate) ctx_mask: Vec<u64>,
+    /// Longest context word of a gated rule.
+    pub(crate) ctx_maxword: usize,
+    /// Largest `back + before` of a gated rule.
+    pub(crate) ctx_lo: usize,
     /// Bytes of already-released text kept for look-behind and context.
     pub(crate) history: usize,
     /// Largest look-ahead any rule needs.
@@ -464,6 +496,7 @@ fn fill_viable(dfa: &DFA, rules: &mut [Rule]) {
                 }
             }
         }
+        rule.mid_digit_viable = (b'0'..=b'9').any(|d| rule.viable[1][d as usize]);
     }
 }
 
@@ -648,6 +681,22 @@ fn compile_rule(
         return Err(errs);
     }
     let after = context.as_ref().map_or(0, |c| c.after);
+    let mut trig = [false; 256];
+    if t.digits {
+        trig[b'0' as usize..=b'9' as usize].fill(true);
+    }
+    for &b in &trigger_bytes {
+        trig[b as usize] = true;
+    }
+    let gate = match &spec.context {
+        Some(c) if !c.words.is_empty() && t.words.is_empty() => Some(WordGate {
+            words: c.words.clone(),
+            bit: 0,
+            lo: t.back + c.before,
+            hi: maxlen + c.after,
+        }),
+        _ => None,
+    };
     Ok(PendingRule {
         rule: Rule {
             id: spec.id.clone(),
@@ -666,6 +715,9 @@ fn compile_rule(
             min_digits,
             viable: [[true; 256]; 5],
             pattern: spec.pattern.clone(),
+            gate,
+            trig,
+            mid_digit_viable: true,
         },
         pattern: spec.pattern.clone(),
         trigger_digits: t.digits,
@@ -917,6 +969,53 @@ impl Matcher {
         };
         let keyword_max = words.iter().map(|w| w.len()).max().unwrap_or(0);
         let mut rules: Vec<Rule> = pending.into_iter().map(|p| p.rule).collect();
+        let mut ctx_list: Vec<String> = Vec::new();
+        let mut ctx_mask: Vec<u64> = Vec::new();
+        let mut nbit = 0;
+        for r in rules.iter_mut() {
+            let Some(g) = &mut r.gate else { continue };
+            if nbit == 64 {
+                r.gate = None;
+                continue;
+            }
+            g.bit = 1u64 << nbit;
+            nbit += 1;
+            for w in &g.words {
+                let lw = w.to_ascii_lowercase();
+                match ctx_list.iter().position(|x| *x == lw) {
+                    Some(k) => ctx_mask[k] |= g.bit,
+                    None => {
+                        ctx_list.push(lw);
+                        ctx_mask.push(g.bit);
+                    }
+                }
+            }
+        }
+        let ctx_words = if ctx_list.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                    .build(&ctx_list)
+                    .map_err(|e| {
+                        PackErrors(vec![PackError {
+                            file: "(all packs)".into(),
+                            line: None,
+                            rule: None,
+                            message: format!("context words: {e}"),
+                        }])
+                    })?,
+            )
+        };
+        let ctx_maxword = ctx_list.iter().map(|w| w.len()).max().unwrap_or(1).max(1);
+        let ctx_lo = rules
+            .iter()
+            .filter_map(|r| r.gate.as_ref().map(|g| g.lo))
+            .max()
+            .unwrap_or(0);
         fill_viable(&dfa, &mut rules);
         let history = rules
             .iter()
@@ -979,6 +1078,10 @@ impl Matcher {
             keywords,
             keyword_rules,
             keyword_max,
+            ctx_words,
+            ctx_mask,
+            ctx_maxword,
+            ctx_lo,
             keyword_words: words,
             history,
             max_need,

@@ -20,6 +20,14 @@
 //! differential tests (`tests/engine.rs`) check gated output against a plain
 //! per-rule regex scan.
 //!
+//! Digit triggers are handed to each rule a whole digit run at a time; a
+//! rule that cannot start a match after a digit (`mid_digit_viable` false,
+//! e.g. anything behind `\b`) looks only at the starts before the run. Rules
+//! whose context requires words are further gated on the words' occurrences
+//! (one overlapping Aho-Corasick pass shared by all such rules); see
+//! [`TextScanner::process`] for how a skip keeps the leftmost-first chain
+//! exact.
+//!
 //! # Streaming
 //!
 //! A start position is decided once `need` = longest match + context after +
@@ -31,7 +39,7 @@
 //! look-behind and context words. The held-back part is at most
 //! [`Matcher::window`] bytes plus one input slice of [`MAX_SLICE`] bytes.
 
-use crate::matcher::{Matcher, RuleRef};
+use crate::matcher::{Matcher, RuleRef, WordGate};
 use regex_automata::hybrid::dfa::Cache;
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
@@ -90,7 +98,22 @@ pub struct TextScanner {
     /// Per rule: no candidate of the rule starts before this.
     clear: Vec<usize>,
     cands: Vec<Cand>,
+    /// Context-word occurrences of gated rules (start, rule bits), sorted
+    /// by start: every occurrence lying wholly in the buffer that starts in
+    /// [pruned point, `w_done`).
+    w_occ: Vec<(usize, u64)>,
+    w_done: usize,
+    /// Per rule: index in `w_occ` before which no occurrence is of use.
+    w_cur: Vec<usize>,
+    /// Per gated rule: NONE, or the position from which the rule's
+    /// leftmost-first match chain must be replayed (see [`TextScanner::process`]).
+    dirty: Vec<usize>,
 }
+
+const NONE: usize = usize::MAX;
+/// A gated rule replays its match chain rather than skip once it has been
+/// dirty for this many bytes, which bounds the bytes kept for a replay.
+const DIRTY_LIMIT: usize = 2048;
 
 impl fmt::Debug for TextScanner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -195,6 +218,10 @@ impl TextScanner {
             kw_hits: Vec::with_capacity(64),
             clear: vec![0; m.rules.len()],
             cands: Vec::with_capacity(64),
+            w_occ: Vec::with_capacity(64),
+            w_done: 0,
+            w_cur: vec![0; m.rules.len()],
+            dirty: vec![NONE; m.rules.len()],
         }
     }
 
@@ -228,6 +255,11 @@ impl TextScanner {
         for c in &mut self.clear {
             *c = len;
         }
+        // Context words may lie in the context prefix: scan from its start.
+        self.w_occ.clear();
+        self.w_done = 0;
+        self.w_cur.fill(0);
+        self.dirty.fill(NONE);
     }
 
     /// Feeds bytes; writes whatever can be decided to `out`.
@@ -334,12 +366,45 @@ impl TextScanner {
                 (None, Some(k)) => k,
                 (Some(b), Some(k)) => b.min(k),
             };
+            let mut run_end = t + 1;
             if next_byte == Some(t) {
-                let rules = &m.byte_rules[self.buf[t] as usize];
+                let b = self.buf[t];
+                if b.is_ascii_digit() {
+                    // A run of digits is handed to each digit rule at once
+                    // (up to the next keyword hit, which must be seen at its
+                    // own position).
+                    let lim = next_kw.filter(|&k| k > t).unwrap_or(t_end).min(t_end);
+                    while run_end < lim && self.buf[run_end].is_ascii_digit() {
+                        run_end += 1;
+                    }
+                }
+                let digit = b.is_ascii_digit();
+                let rules = &m.byte_rules[b as usize];
                 for &r in rules {
-                    if let Step::Suspend = self.process(m, cache, r, t, eos)? {
-                        stop = t;
-                        break 'outer;
+                    let ri = r as usize;
+                    let mut u = t.max(self.clear[ri]);
+                    if u >= run_end {
+                        continue;
+                    }
+                    let rule = &m.rules[ri];
+                    // Inside a digit run (after a digit) no match can start
+                    // for most rules: only starts up to `t` need a look.
+                    let inner = digit && !rule.mid_digit_viable;
+                    if inner && (u > t || !self.any_viable(rule, self.clear[ri], t)) {
+                        self.clear[ri] = run_end;
+                        continue;
+                    }
+                    while u < run_end {
+                        if let Step::Suspend = self.process(m, cache, r, u, eos)? {
+                            // Rules after this one have not seen [t, u).
+                            stop = t;
+                            break 'outer;
+                        }
+                        u = (u + 1).max(self.clear[ri]);
+                        if inner {
+                            self.clear[ri] = self.clear[ri].max(run_end);
+                            break;
+                        }
                     }
                 }
             }
@@ -353,7 +418,7 @@ impl TextScanner {
                 }
                 kw_i += 1;
             }
-            pos = t + 1;
+            pos = run_end;
             if next_byte == Some(t) && next_kw.is_none_or(|k| k > t) {
                 // Skip bytes that every byte-triggered rule has cleared.
                 let skip = m
@@ -379,7 +444,10 @@ impl TextScanner {
         // Keyword hits already processed are no longer needed.
         let keep_from = stop;
         self.kw_hits.retain(|h| h.0 >= keep_from);
-        self.compact(frontier.min(self.emitted).saturating_sub(m.history));
+        let dirty = self.dirty.iter().copied().min().unwrap_or(NONE);
+        // Later triggers are at or after `stop`: their regions start later.
+        self.prune_words(stop.saturating_sub(m.ctx_lo));
+        self.compact(frontier.min(self.emitted).min(dirty).saturating_sub(m.history));
         Ok(())
     }
 
@@ -406,8 +474,177 @@ impl TextScanner {
         f.min(self.buf.len())
     }
 
+    /// Can a match of `rule` start anywhere in [t - back, t] at or after
+    /// `clear`? A necessary condition only.
+    #[inline]
+    fn any_viable(&self, rule: &crate::matcher::Rule, clear: usize, t: usize) -> bool {
+        let lo = t.saturating_sub(rule.back).max(clear).max(self.seg);
+        (lo..=t).any(|s| {
+            let prev = if s > self.seg {
+                Some(self.buf[s - 1])
+            } else {
+                None
+            };
+            rule.viable[crate::matcher::lookbehind_class(prev)][self.buf[s] as usize]
+        })
+    }
+
+    /// Is there a context word of gated rule `ri` starting in `[lo, hi)`?
+    /// Regions asked for must move forward only (`lo` never decreases).
+    fn word_near(
+        &mut self,
+        m: &Matcher,
+        g: &WordGate,
+        ri: usize,
+        lo: usize,
+        hi: usize,
+        eos: bool,
+    ) -> bool {
+        if g.bit == 0 {
+            return true;
+        }
+        if self.w_done < hi {
+            self.collect_words(m, eos);
+        }
+        let mut i = self.w_cur[ri];
+        while i < self.w_occ.len() && self.w_occ[i].0 < lo {
+            i += 1;
+        }
+        self.w_cur[ri] = i;
+        while i < self.w_occ.len() && self.w_occ[i].0 < hi {
+            if self.w_occ[i].1 & g.bit != 0 {
+                return true;
+            }
+            i += 1;
+        }
+        // Words starting at or after `w_done` are not wholly in the buffer
+        // yet, so they cannot lie in a context slice that ends in it.
+        false
+    }
+
+    /// Collects context-word occurrences starting in [`w_done`, new done).
+    fn collect_words(&mut self, m: &Matcher, eos: bool) {
+        let Some(ac) = &m.ctx_words else {
+            self.w_done = usize::MAX / 2;
+            return;
+        };
+        let len = self.buf.len();
+        let from = self.w_done;
+        let done = if eos {
+            len
+        } else {
+            len.saturating_sub(m.ctx_maxword - 1).max(from)
+        };
+        if done <= from {
+            return;
+        }
+        let before = self.w_occ.len();
+        let input = aho_corasick::Input::new(&self.buf[..len]).span(from..len);
+        for hit in ac.find_overlapping_iter(input) {
+            if hit.start() < done {
+                self.w_occ
+                    .push((hit.start(), m.ctx_mask[hit.pattern().as_usize()]));
+            }
+        }
+        if self.w_occ.len() > before {
+            self.w_occ[before..].sort_unstable();
+        }
+        self.w_done = done;
+    }
+
+    /// Drops word occurrences starting before `p`.
+    fn prune_words(&mut self, p: usize) {
+        let k = self.w_occ.partition_point(|w| w.0 < p);
+        if k > 0 {
+            self.w_occ.drain(..k);
+            for c in &mut self.w_cur {
+                *c = c.saturating_sub(k);
+            }
+        }
+    }
+
     /// Decides rule `r`'s candidates that can contain the trigger at `t`.
+    ///
+    /// Rules whose context requires words are gated: when no word starts
+    /// within reach of any candidate the trigger can belong to, the regex is
+    /// not run. Such candidates could never be confirmed, but the rule's
+    /// leftmost-first chain of (unconfirmed) matches still decides where later
+    /// matches may start. So a skip marks the rule `dirty` from the last
+    /// position where its chain was exact; the chain becomes exact again at
+    /// a byte outside the rule's alphabet (no match crosses it), and when a
+    /// word does come near while the rule is dirty, the chain is replayed
+    /// from that position with the ungated logic before deciding `t`.
     fn process(
+        &mut self,
+        m: &Matcher,
+        cache: &mut Scratch,
+        r: u16,
+        t: usize,
+        eos: bool,
+    ) -> Result<Step, ScanError> {
+        let ri = r as usize;
+        if t < self.clear[ri] {
+            return Ok(Step::Done);
+        }
+        let rule = &m.rules[ri];
+        let Some(g) = &rule.gate else {
+            return self.process_exact(m, cache, r, t, eos);
+        };
+        let len = self.buf.len();
+        if !eos && t + rule.need > len {
+            return Ok(Step::Suspend);
+        }
+        if self.dirty[ri] != NONE {
+            // Skipped matches started at or before clear - 1: a byte outside
+            // the alphabet at or after it ends them all.
+            let c = self.clear[ri];
+            if c <= self.seg || self.buf[c - 1..t].iter().any(|&b| !rule.alphabet[b as usize]) {
+                self.dirty[ri] = NONE;
+            }
+        }
+        let near = self.word_near(m, g, ri, t.saturating_sub(g.lo), t + g.hi, eos);
+        let d = self.dirty[ri];
+        if !near && (d == NONE || t - d <= DIRTY_LIMIT) {
+            // Every match that starts in [t - back, t] lies in the alphabet
+            // run through t; if that run ends (at `z`) within maxlen, matches
+            // starting up to `z` are covered by the region just checked and
+            // no chain crosses `z`.
+            let limit = (t + rule.maxlen).min(len);
+            let mut z = t;
+            while z < limit && rule.alphabet[self.buf[z] as usize] {
+                z += 1;
+            }
+            if z < limit || (eos && z == len) {
+                self.dirty[ri] = NONE;
+                self.clear[ri] = (z + 1).min(len).max(t + 1);
+            } else {
+                if d == NONE {
+                    self.dirty[ri] = self.clear[ri];
+                }
+                self.clear[ri] = t + 1;
+            }
+            return Ok(Step::Done);
+        }
+        if d != NONE {
+            // Replay the chain from the last exact position up to t.
+            self.dirty[ri] = NONE;
+            self.clear[ri] = d;
+            let mut p = d;
+            while p < t {
+                if rule.trig[self.buf[p] as usize] {
+                    self.process_exact(m, cache, r, p, eos)?;
+                }
+                p = (p + 1).max(self.clear[ri]);
+            }
+            if t < self.clear[ri] {
+                return Ok(Step::Done);
+            }
+        }
+        self.process_exact(m, cache, r, t, eos)
+    }
+
+    /// The ungated decision of rule `r`'s candidates around trigger `t`.
+    fn process_exact(
         &mut self,
         m: &Matcher,
         cache: &mut Scratch,
@@ -446,6 +683,23 @@ impl TextScanner {
         // anywhere in it, and the rule skips the whole run.
         // A match starting at s <= t also ends by t + maxlen, so the run is
         // only followed that far; a run cut there clears only up to t.
+        // First the cheaper test: can any start in [lo, t] begin a match?
+        let mut any = false;
+        for s in lo..=t {
+            let prev = if s > self.seg {
+                Some(self.buf[s - 1])
+            } else {
+                None
+            };
+            if rule.viable[crate::matcher::lookbehind_class(prev)][self.buf[s] as usize] {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            self.clear[ri] = t + 1;
+            return Ok(Step::Done);
+        }
         if rule.min_digits > 0 {
             let mut digits = 0;
             let mut end = lo;
@@ -608,6 +862,17 @@ impl TextScanner {
         }
         for c in &mut self.clear {
             *c = c.saturating_sub(keep);
+        }
+        self.prune_words(keep);
+        for w in &mut self.w_occ {
+            w.0 -= keep;
+        }
+        self.w_done = self.w_done.saturating_sub(keep);
+        for d in &mut self.dirty {
+            if *d != NONE {
+                debug_assert!(*d >= keep);
+                *d -= keep;
+            }
         }
         for c in &mut self.cands {
             c.start -= keep;
