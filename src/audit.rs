@@ -38,6 +38,9 @@ pub struct Record {
     /// For redactions: byte offsets in the body (for JSON: of the token).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub offsets: Vec<[u64; 2]>,
+    /// Keyed fingerprints (hex) of the values, when enabled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fingerprints: Vec<String>,
     /// For blocked/aborted: the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,

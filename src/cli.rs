@@ -139,14 +139,34 @@ pub fn load_matcher(
     args: &PackArgs,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Matcher, String> {
+    load_matcher_with(args, env, false)
+}
+
+/// Like [`load_matcher`]; `fingerprint` turns on audit fingerprints.
+pub fn load_matcher_with(
+    args: &PackArgs,
+    env: impl Fn(&str) -> Option<String>,
+    fingerprint: bool,
+) -> Result<Matcher, String> {
     let key = token_key(args.token_key_file.as_deref(), env)?;
     let specs = match &args.patterns {
         Some(dir) => pack::load_dir(dir),
         None => pack::builtin(),
     }
     .map_err(|e| e.to_string())?;
-    Matcher::compile(&specs, &CompileOptions { token_key: key })
-        .map_err(|e: PackErrors| e.to_string())
+    if fingerprint && key.is_none() {
+        return Err(
+            "audit fingerprints need a token key (SCRIM_TOKEN_KEY or token_key_file)".into(),
+        );
+    }
+    Matcher::compile(
+        &specs,
+        &CompileOptions {
+            token_key: key,
+            fingerprint,
+        },
+    )
+    .map_err(|e: PackErrors| e.to_string())
 }
 
 fn env_lookup(name: &str) -> Option<String> {

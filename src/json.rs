@@ -551,6 +551,11 @@ impl JsonScanner {
             rule,
             start: self.token_start,
             end: self.offset + 1,
+            fingerprint: if self.value_overflow {
+                None
+            } else {
+                m.fingerprint(&self.value)
+            },
         });
         self.value.clear();
         self.value_overflow = false;
@@ -663,6 +668,7 @@ impl JsonScanner {
                     rule,
                     start: self.token_start,
                     end: self.offset,
+                    fingerprint: m.fingerprint(&self.number),
                 });
             } else {
                 std::mem::swap(&mut self.value, &mut self.number);

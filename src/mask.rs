@@ -117,6 +117,26 @@ pub fn mask_keep_last(value: &[u8], keep: usize, out: &mut Vec<u8>) {
     }
 }
 
+/// Keyed fingerprint of a value for the audit log: the first 8 bytes of
+/// HMAC-SHA256 over the value with separators dropped and ASCII lowercased
+/// (the same normalisation as tokens, under a different domain), so an
+/// investigator holding the key can confirm a given value was seen.
+pub fn fingerprint(value: &[u8], key: &TokenKey) -> [u8; 8] {
+    let mut norm = [0u8; 256];
+    let mut n = 0;
+    for &b in value.iter().filter(|b| !is_separator(**b)) {
+        if n == norm.len() {
+            break;
+        }
+        norm[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    let d = key.hmac(&[b"scrim-fingerprint\0", &norm[..n]]);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
 /// Writes the keyed token for `value`: separators are dropped and ASCII is
 /// lowercased first, so `4111 1111…` and `4111-1111…` give the same token.
 pub fn token(category: &str, value: &[u8], key: &TokenKey, out: &mut Vec<u8>) {

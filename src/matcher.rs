@@ -30,6 +30,8 @@ pub const MAX_CONTEXT: usize = 128;
 pub struct CompileOptions {
     /// Key for `token` actions; a pack using `token` without it is an error.
     pub token_key: Option<TokenKey>,
+    /// Report a keyed fingerprint of each redacted value (needs the key).
+    pub fingerprint: bool,
 }
 
 /// Checks applied to a candidate after the regex matched.
@@ -364,6 +366,7 @@ pub struct Matcher {
     /// Largest look-ahead any rule needs.
     pub(crate) max_need: usize,
     pub(crate) token_key: Option<TokenKey>,
+    fingerprint: bool,
     digest: String,
     packs: Vec<(String, usize)>,
     examples: Vec<RuleExamples>,
@@ -1062,6 +1065,20 @@ impl Matcher {
             }
         }));
         extra_bytes.sort_unstable();
+        if extra_bytes.len() > 4 {
+            // The gate tests at most four non-digit trigger bytes; more
+            // would silently never trigger their rules.
+            return Err(PackErrors(vec![PackError {
+                file: "(all packs)".into(),
+                line: None,
+                rule: None,
+                message: format!(
+                    "at most 4 distinct trigger.bytes across all packs are supported; these packs use {} ({:?})",
+                    extra_bytes.len(),
+                    String::from_utf8_lossy(&extra_bytes)
+                ),
+            }]));
+        }
         let byte_triggered: Vec<u16> = (0..rules.len() as u16)
             .filter(|&i| byte_rules.iter().any(|v| v.contains(&i)))
             .collect();
@@ -1086,6 +1103,7 @@ impl Matcher {
             history,
             max_need,
             token_key: opts.token_key.clone(),
+            fingerprint: opts.fingerprint && opts.token_key.is_some(),
             digest,
             packs: pack_counts,
             examples: all_examples,
@@ -1145,6 +1163,14 @@ impl Matcher {
         self.keyword_words
             .iter()
             .any(|w| w.len() >= tail.len() && w.as_bytes()[..tail.len()].eq_ignore_ascii_case(tail))
+    }
+
+    /// The audit fingerprint of a redacted value, when enabled.
+    pub fn fingerprint(&self, value: &[u8]) -> Option<[u8; 8]> {
+        match (&self.token_key, self.fingerprint) {
+            (Some(k), true) => Some(crate::mask::fingerprint(value, k)),
+            _ => None,
+        }
     }
 
     /// Every rule as a [`RuleRef`].

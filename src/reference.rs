@@ -95,6 +95,7 @@ impl Naive {
                 rule: RuleRef(r),
                 start: s as u64,
                 end: e as u64,
+                fingerprint: m.fingerprint(&input[s..e]),
             });
             pos = e;
         }

@@ -60,6 +60,9 @@ pub struct Redaction {
     pub start: u64,
     /// End offset (exclusive).
     pub end: u64,
+    /// Keyed fingerprint of the value, when the matcher was compiled with
+    /// fingerprints on (never the value itself).
+    pub fingerprint: Option<[u8; 8]>,
 }
 
 /// The engine could not scan; the caller must fail closed.
@@ -447,7 +450,12 @@ impl TextScanner {
         let dirty = self.dirty.iter().copied().min().unwrap_or(NONE);
         // Later triggers are at or after `stop`: their regions start later.
         self.prune_words(stop.saturating_sub(m.ctx_lo));
-        self.compact(frontier.min(self.emitted).min(dirty).saturating_sub(m.history));
+        self.compact(
+            frontier
+                .min(self.emitted)
+                .min(dirty)
+                .saturating_sub(m.history),
+        );
         Ok(())
     }
 
@@ -598,7 +606,11 @@ impl TextScanner {
             // Skipped matches started at or before clear - 1: a byte outside
             // the alphabet at or after it ends them all.
             let c = self.clear[ri];
-            if c <= self.seg || self.buf[c - 1..t].iter().any(|&b| !rule.alphabet[b as usize]) {
+            if c <= self.seg
+                || self.buf[c - 1..t]
+                    .iter()
+                    .any(|&b| !rule.alphabet[b as usize])
+            {
                 self.dirty[ri] = NONE;
             }
         }
@@ -835,6 +847,7 @@ impl TextScanner {
                     rule: RuleRef(c.rule),
                     start: self.base.wrapping_add(start as u64),
                     end: self.base.wrapping_add(c.end as u64),
+                    fingerprint: m.fingerprint(&self.buf[start..c.end]),
                 });
                 self.emitted = c.end;
             }

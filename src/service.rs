@@ -25,7 +25,11 @@ pub fn load_rules(config: &Config) -> Result<Matcher, String> {
         patterns: config.packs_dir.clone(),
         token_key_file: config.token_key_file.clone(),
     };
-    let m = Arc::new(crate::cli::load_matcher(&args, |k| std::env::var(k).ok())?);
+    let m = Arc::new(crate::cli::load_matcher_with(
+        &args,
+        |k| std::env::var(k).ok(),
+        config.audit_fingerprint,
+    )?);
     let errs = crate::selftest::run(&m);
     if !errs.is_empty() {
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();

@@ -323,3 +323,56 @@ proptest! {
         prop_assert!(!contains_value(&out, card.as_bytes()), "{:?} -> {:?}", String::from_utf8_lossy(&input), String::from_utf8_lossy(&out));
     }
 }
+
+/// Audit fingerprints (issue 5): keyed, stable across spellings of a value,
+/// absent unless asked for, and never the value.
+#[test]
+fn fingerprints_are_keyed_and_optional() {
+    use scrim::mask::{fingerprint, TokenKey};
+    let key = TokenKey::new(b"0123456789abcdef0123".to_vec()).unwrap();
+    let specs = scrim::pack::builtin().unwrap();
+    let with = Arc::new(
+        Matcher::compile(
+            &specs,
+            &scrim::CompileOptions {
+                token_key: Some(key.clone()),
+                fingerprint: true,
+            },
+        )
+        .unwrap(),
+    );
+    let (_, ev1) = redact_all(&with, Format::Text, b"card 4111 1111 1111 1111").unwrap();
+    let (_, ev2) = redact_all(&with, Format::Text, b"card 4111-1111-1111-1111").unwrap();
+    let want = fingerprint(b"4111111111111111", &key);
+    assert_eq!(ev1[0].fingerprint, Some(want));
+    assert_eq!(ev2[0].fingerprint, Some(want));
+    let other = TokenKey::new(b"another key of 16+ bytes".to_vec()).unwrap();
+    assert_ne!(fingerprint(b"4111111111111111", &other), want);
+    let (_, ev) = redact_all(matcher(), Format::Text, b"card 4111 1111 1111 1111").unwrap();
+    assert_eq!(ev[0].fingerprint, None);
+    let (_, evj) = redact_all(
+        &with,
+        Format::Json,
+        br#"{"card_number":"4111 1111 1111 1111"}"#,
+    )
+    .unwrap();
+    assert_eq!(evj[0].fingerprint, Some(want));
+}
+
+/// More than four distinct trigger bytes cannot be gated; compiling such
+/// packs must fail instead of silently never firing a rule.
+#[test]
+fn too_many_trigger_bytes_are_refused() {
+    let mut rules = String::from("[pack]\nname = \"t\"\n");
+    for (i, b) in ["#", "%", "&", "~", "^"].iter().enumerate() {
+        rules.push_str(&format!(
+            "[[rule]]\nid = \"r{i}\"\ncategory = \"c\"\npattern = '''\\{b}[a-z]{{3}}'''\ntrigger = {{ bytes = \"{b}\" }}\naction = {{ type = \"label\", label = \"[X]\" }}\n"
+        ));
+    }
+    let spec = scrim::pack::parse("t.toml", &rules).unwrap();
+    let err = Matcher::compile(&[spec], &scrim::CompileOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("at most 4 distinct trigger.bytes"),
+        "{err}"
+    );
+}

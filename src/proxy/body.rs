@@ -106,11 +106,17 @@ impl<B> RedactBody<B> {
             return;
         }
         let ctx = &self.ctx;
-        let mut per_rule: BTreeMap<crate::RuleRef, Vec<[u64; 2]>> = BTreeMap::new();
+        let mut per_rule: BTreeMap<crate::RuleRef, (Vec<[u64; 2]>, Vec<String>)> = BTreeMap::new();
         for e in self.events.drain(..) {
-            per_rule.entry(e.rule).or_default().push([e.start, e.end]);
+            let entry = per_rule.entry(e.rule).or_default();
+            entry.0.push([e.start, e.end]);
+            if let Some(fp) = e.fingerprint {
+                entry
+                    .1
+                    .push(fp.iter().map(|b| format!("{b:02x}")).collect());
+            }
         }
-        for (rule, offsets) in per_rule {
+        for (rule, (offsets, fingerprints)) in per_rule {
             let (id, category, _) = ctx.matcher.describe(rule);
             ctx.metrics
                 .redactions
@@ -128,12 +134,14 @@ impl<B> RedactBody<B> {
                     category: Some(category.to_string()),
                     count: Some(offsets.len()),
                     offsets,
+                    fingerprints,
                     reason: None,
                     observe: ctx.observe,
                 });
                 if !kept {
                     // The record was dropped and the config says fail closed.
-                    ctx.audit_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    ctx.audit_failed
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }

@@ -178,6 +178,7 @@ impl StreamCtx {
             category: None,
             count: None,
             offsets: Vec::new(),
+            fingerprints: Vec::new(),
             reason: Some(reason),
             observe: self.observe,
         });
@@ -373,6 +374,7 @@ impl Handled {
             category: None,
             count: None,
             offsets: Vec::new(),
+            fingerprints: Vec::new(),
             reason: Some(reason),
             observe: false,
         });
@@ -456,7 +458,12 @@ pub async fn handle(
             error_response(StatusCode::BAD_REQUEST, "bad_request", &rid),
         ));
     };
-    let orig_host = req.headers().get(header::HOST).cloned();
+    // HTTP/2 carries the host in the :authority pseudo-header, not Host.
+    let orig_host = req.headers().get(header::HOST).cloned().or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
     headers.remove(header::HOST);
@@ -741,27 +748,132 @@ pub async fn serve(
             let is_tls = tls.is_some();
             let svc =
                 hyper::service::service_fn(move |req| handle(shared.clone(), req, peer, is_tls));
+            // One deadline for the TLS handshake and the first bytes.
+            let deadline = tokio::time::Instant::now() + handshake_timeout;
             match tls {
                 Some(acc) => {
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(handshake_timeout, acc.accept(stream)).await
+                    let Ok(Ok(stream)) = tokio::time::timeout_at(deadline, acc.accept(stream)).await
                     else {
+                        return;
+                    };
+                    let Some(stream) = Sniffed::read(stream, deadline).await else {
                         return;
                     };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
                 None => {
+                    let Some(stream) = Sniffed::read(stream, deadline).await else {
+                        return;
+                    };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
             }
         });
     }
+    // Closing the listener now makes new connections fail fast instead of
+    // waiting in the backlog for an accept that never comes.
+    drop(listener);
     shared.draining.store(true, Ordering::SeqCst);
     tracing::info!("draining connections");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("drain timeout; closing remaining connections"),
+    }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A connection whose first bytes were read by scrim and are replayed
+/// before the rest.
+///
+/// hyper-util's protocol detection waits for the first bytes (up to the
+/// length of the HTTP/2 preface) with no deadline, and hyper's HTTP/1
+/// `header_read_timeout` only starts after it; a client that sends nothing,
+/// or part of the preface, would hold a connection slot forever. Reading
+/// those bytes here, under the header deadline, closes that gap.
+struct Sniffed<S> {
+    head: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> Sniffed<S> {
+    /// Reads until the bytes either are the whole preface or stop matching
+    /// it. `None` when the peer closes or the deadline passes first.
+    async fn read(mut inner: S, deadline: tokio::time::Instant) -> Option<Sniffed<S>> {
+        use tokio::io::AsyncReadExt;
+        let mut head = vec![0u8; H2_PREFACE.len()];
+        let mut n = 0;
+        loop {
+            match tokio::time::timeout_at(deadline, inner.read(&mut head[n..])).await {
+                Ok(Ok(m)) if m > 0 => n += m,
+                _ => return None,
+            }
+            if n == H2_PREFACE.len() || head[..n] != H2_PREFACE[..n] {
+                break;
+            }
+        }
+        head.truncate(n);
+        Some(Sniffed {
+            head,
+            pos: 0,
+            inner,
+        })
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Sniffed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.pos < this.head.len() {
+            let n = (this.head.len() - this.pos).min(buf.remaining());
+            buf.put_slice(&this.head[this.pos..this.pos + n]);
+            this.pos += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
