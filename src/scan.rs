@@ -288,6 +288,9 @@ impl TextScanner {
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
         with_cache(m, |cache| self.run(m, cache, true, out, events))?;
+        // The segment is decided to its end: no skipped stretch can still
+        // need a replay, and everything held goes.
+        self.dirty.fill(NONE);
         self.compact(self.buf.len());
         self.seg = self.buf.len();
         Ok(())
