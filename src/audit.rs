@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// One audit record.
 #[derive(Debug, Clone, Serialize)]
@@ -56,10 +56,21 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// What the writer task receives.
+// Records are nearly every message; boxing them to shrink the rare flush
+// would add an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Msg {
+    Record(Record),
+    /// Flush what was queued before, then acknowledge.
+    Flush(oneshot::Sender<()>),
+}
+
 /// Handle used by the proxy to send records.
 #[derive(Clone, Debug)]
 pub struct Audit {
-    tx: Option<mpsc::Sender<Record>>,
+    tx: Option<mpsc::Sender<Msg>>,
     metrics: Metrics,
     fail_closed: bool,
 }
@@ -90,7 +101,7 @@ impl Audit {
         fail_closed: bool,
         metrics: Metrics,
     ) -> std::io::Result<Audit> {
-        let (tx, mut rx) = mpsc::channel::<Record>(queue);
+        let (tx, mut rx) = mpsc::channel::<Msg>(queue);
         let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match sink {
             Sink::Stdout => Box::new(tokio::io::stdout()),
             Sink::File(p) => Box::new(
@@ -103,7 +114,15 @@ impl Audit {
         };
         tokio::spawn(async move {
             let mut line = Vec::with_capacity(512);
-            while let Some(rec) = rx.recv().await {
+            while let Some(msg) = rx.recv().await {
+                let rec = match msg {
+                    Msg::Record(rec) => rec,
+                    Msg::Flush(ack) => {
+                        let _ = out.flush().await;
+                        let _ = ack.send(());
+                        continue;
+                    }
+                };
                 line.clear();
                 if serde_json::to_writer(&mut line, &rec).is_err() {
                     continue;
@@ -129,12 +148,23 @@ impl Audit {
     /// says requests must then fail closed.
     pub fn send(&self, rec: Record) -> bool {
         let Some(tx) = &self.tx else { return true };
-        match tx.try_send(rec) {
+        match tx.try_send(Msg::Record(rec)) {
             Ok(()) => true,
             Err(_) => {
                 self.metrics.audit_dropped.inc();
                 !self.fail_closed
             }
+        }
+    }
+
+    /// Waits until every record queued before the call is written and
+    /// flushed (at shutdown: the process exits right after, and records
+    /// still queued would be lost). Returns at once if the writer stopped.
+    pub async fn flush(&self) {
+        let Some(tx) = &self.tx else { return };
+        let (ack, done) = oneshot::channel();
+        if tx.send(Msg::Flush(ack)).await.is_ok() {
+            let _ = done.await;
         }
     }
 

@@ -612,8 +612,17 @@ impl Config {
                     .collect(),
             });
         }
-        if routes.is_empty() {
+        // Requests no route matches get the built-in default policy, never
+        // the least specific configured route (which could observe or pass
+        // unscannable bodies).
+        let catch_all = routes
+            .iter()
+            .any(|r| r.host.is_none() && r.path_prefix.trim_end_matches('/').is_empty());
+        if !catch_all {
             let mut r = Route::default_route();
+            if names.contains(&r.name) {
+                r.name = "unrouted".into();
+            }
             if ov.observe {
                 r.mode = Mode::Observe;
             }
@@ -716,6 +725,26 @@ mod tests {
         assert!(errs
             .iter()
             .any(|e| e.contains("line 6") && e.contains("path_prefix")));
+    }
+
+    /// issue 4: a request no configured route matches falls back to the
+    /// built-in default policy, not to the least specific configured route.
+    #[test]
+    fn unmatched_paths_get_the_default_route() {
+        let src = "[server]\nupstream = \"http://127.0.0.1:1\"\n\
+                   [[route]]\nname = \"rollout\"\npath_prefix = \"/new\"\nmode = \"observe\"\nunscannable = \"pass\"\n";
+        let c = Config::parse("t.toml", src, &Overrides::default()).unwrap();
+        assert_eq!(c.route(None, "/new/x").name, "rollout");
+        let r = c.route(None, "/old/x");
+        assert_eq!(r.name, "default");
+        assert_eq!(r.mode, Mode::Enforce);
+        assert_eq!(r.unscannable, Unscannable::Text);
+        // A configured catch-all is used as it is.
+        let src = "[server]\nupstream = \"http://127.0.0.1:1\"\n\
+                   [[route]]\nname = \"all\"\npath_prefix = \"/\"\nunscannable = \"block\"\n";
+        let c = Config::parse("t.toml", src, &Overrides::default()).unwrap();
+        assert_eq!(c.routes.len(), 1);
+        assert_eq!(c.route(None, "/x").name, "all");
     }
 
     #[test]

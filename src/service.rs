@@ -38,6 +38,9 @@ pub fn load_rules(config: &Config) -> Result<Matcher, String> {
     Arc::try_unwrap(m).map_err(|_| "internal: matcher still shared".to_string())
 }
 
+/// How long shutdown waits for the audit log to be written out.
+const AUDIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A started service.
 #[derive(Debug)]
 pub struct Running {
@@ -59,9 +62,12 @@ impl Running {
         let _ = self.shutdown.send(true);
     }
 
-    /// Waits until the proxy has drained and stopped.
+    /// Waits until the proxy has drained and stopped, and the audit
+    /// records of the drained requests are written.
     pub async fn wait(self) {
         let _ = self.done.await;
+        // Bounded: a sink that stopped taking writes must not hold up exit.
+        let _ = tokio::time::timeout(AUDIT_FLUSH_TIMEOUT, self.shared.audit.flush()).await;
     }
 
     /// Reloads config and packs (what SIGHUP does).
@@ -89,6 +95,8 @@ pub fn reload(
         Ok((config, m)) => {
             shared.metrics.set_rules(&m, true);
             shared.set_matcher(Arc::new(m));
+            // Routes removed or renamed must not keep their old series.
+            shared.metrics.observe_mode.reset();
             for r in &config.routes {
                 shared
                     .metrics
@@ -121,6 +129,11 @@ pub async fn start(
     overrides: Overrides,
 ) -> Result<Running, String> {
     let metrics = Metrics::new();
+    // Taken before the packs are read, so a change made while they load is
+    // seen by the watcher rather than lost.
+    let watched = config
+        .watch
+        .then(|| fingerprint(config.packs_dir.as_deref(), config_path.as_deref()));
     let matcher = load_rules(&config)?;
     metrics.set_rules(&matcher, true);
     let audit = match &config.audit {
@@ -161,17 +174,17 @@ pub async fn start(
         None => None,
     };
     let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
-    let watch_enabled = config.watch;
     let shared = Arc::new(Shared::new(config, Arc::new(matcher), metrics, audit)?);
     let (tx, rx) = watch::channel(false);
     if let Some(l) = admin {
         tokio::spawn(admin_loop(shared.clone(), l));
     }
-    if watch_enabled {
+    if let Some(last) = watched {
         tokio::spawn(watch_loop(
             shared.clone(),
             config_path.clone(),
             overrides.clone(),
+            last,
             rx.clone(),
         ));
     }
@@ -274,7 +287,7 @@ fn readiness(shared: &Shared) -> Response<Full<Bytes>> {
 /// modification times, following symlinks (a Kubernetes ConfigMap update
 /// swaps a symlinked directory, so the directory is what is watched).
 fn fingerprint(
-    shared: &Shared,
+    packs_dir: Option<&std::path::Path>,
     config_path: Option<&std::path::Path>,
 ) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut v = Vec::new();
@@ -286,7 +299,7 @@ fn fingerprint(
     if let Some(c) = config_path {
         add(c.to_path_buf());
     }
-    if let Some(dir) = &shared.config().packs_dir {
+    if let Some(dir) = packs_dir {
         if let Ok(rd) = std::fs::read_dir(dir) {
             let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
             files.sort();
@@ -302,15 +315,15 @@ async fn watch_loop(
     shared: Arc<Shared>,
     config_path: Option<PathBuf>,
     ov: Overrides,
+    mut last: Vec<(PathBuf, u64, Option<SystemTime>)>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut last = fingerprint(&shared, config_path.as_deref());
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = stop.changed() => return,
         }
-        let now = fingerprint(&shared, config_path.as_deref());
+        let now = fingerprint(shared.config().packs_dir.as_deref(), config_path.as_deref());
         if now != last {
             last = now;
             let _ = reload(&shared, config_path.as_deref(), &ov);

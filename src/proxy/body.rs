@@ -270,7 +270,15 @@ where
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                 }
-                Some(Err(_)) => return this.fail("upstream_error"),
+                Some(Err(e)) => {
+                    // A request body over `max_request_body_bytes` is the
+                    // client's fault; `handle` answers it with 413.
+                    let e: BoxError = e.into();
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        return this.fail("limit");
+                    }
+                    return this.fail("upstream_error");
+                }
                 None => {
                     if let Err(reason) = this.process(&[], true) {
                         return this.fail(reason);

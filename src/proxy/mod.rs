@@ -322,6 +322,35 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
+/// Sets X-Forwarded-For (appended), -Proto, -Host and X-Request-Id on a
+/// request going upstream, replacing any the client sent.
+fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: SocketAddr,
+    tls: bool,
+    host: Option<HeaderValue>,
+    rid: &str,
+) {
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
+    match host {
+        Some(hv) => headers.insert("x-forwarded-host", hv),
+        None => headers.remove("x-forwarded-host"),
+    };
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        headers.insert("x-request-id", v);
+    }
+}
+
 fn error_response(status: StatusCode, code: &str, request_id: &str) -> Response<ProxyBody> {
     let body = format!("{{\"error\":\"{code}\",\"request_id\":\"{request_id}\"}}\n");
     let mut r = Response::new(
@@ -419,6 +448,25 @@ pub async fn handle(
         request_id: rid.clone(),
         started,
     };
+    // hyper's HTTP/1 read buffer cannot be under 8 KiB, so a smaller
+    // configured limit is enforced here (the HTTP/2 codec enforces it too).
+    let head_bytes = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head_bytes > cfg.limits.max_request_header_bytes {
+        return Ok(h.done(
+            &shared,
+            error_response(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request_headers_too_large",
+                &rid,
+            ),
+        ));
+    }
     if ws::is_upgrade(&req) {
         return Ok(ws::proxy(shared.clone(), req, route, rid, peer, tls).await);
     }
@@ -479,23 +527,7 @@ pub async fn handle(
             "identity"
         }),
     );
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
-    }
-    headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if tls { "https" } else { "http" }),
-    );
-    if let Some(hv) = orig_host {
-        headers.insert("x-forwarded-host", hv);
-    }
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        headers.insert("x-request-id", v);
-    }
+    set_forwarded(headers, peer, tls, orig_host, &rid);
     let req_ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -545,6 +577,12 @@ pub async fn handle(
                 "upstream_timeout",
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream_timeout",
+            ));
+        }
+        Ok(Err(e)) if request_body_over_limit(&e) => {
+            return Ok(h.done(
+                &shared,
+                error_response(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", &rid),
             ));
         }
         Ok(Err(e)) => {
@@ -670,6 +708,23 @@ pub async fn handle(
     Ok(Response::from_parts(parts, body))
 }
 
+/// Whether an upstream request failed because the client's streamed body
+/// went over `max_request_body_bytes` (a declared length is refused before).
+fn request_body_over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>()
+            || err
+                .downcast_ref::<body::Aborted>()
+                .is_some_and(|a| a.0 == "limit")
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Runs the text rules over configured response headers.
 fn redact_headers(m: &Arc<Matcher>, route: &Route, headers: &mut HeaderMap) {
     for name in &route.redact_headers {
@@ -752,7 +807,8 @@ pub async fn serve(
             let deadline = tokio::time::Instant::now() + handshake_timeout;
             match tls {
                 Some(acc) => {
-                    let Ok(Ok(stream)) = tokio::time::timeout_at(deadline, acc.accept(stream)).await
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout_at(deadline, acc.accept(stream)).await
                     else {
                         return;
                     };

@@ -72,20 +72,20 @@ pub async fn proxy(
     let Ok(uri) = uri.parse::<http::Uri>() else {
         return error_response(StatusCode::BAD_REQUEST, "bad_request", &rid);
     };
-    let mut up = Request::builder().method(req.method().clone()).uri(uri);
-    for (k, v) in req.headers() {
-        if k == header::HOST || k.as_str() == "sec-websocket-extensions" {
-            continue;
-        }
-        up = up.header(k, v);
-    }
-    up = up
-        .header("x-forwarded-for", peer.ip().to_string())
-        .header("x-forwarded-proto", if tls { "https" } else { "http" })
-        .header("x-request-id", rid.as_str());
-    let Ok(up) = up.body(super::empty()) else {
-        return error_response(StatusCode::BAD_REQUEST, "bad_request", &rid);
-    };
+    // Forwarded like any request: hop-by-hop headers dropped (the upgrade
+    // itself is re-added), X-Forwarded-* and the request id set once.
+    let mut headers = req.headers().clone();
+    let host = headers.get(header::HOST).cloned();
+    super::strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    headers.remove("sec-websocket-extensions");
+    super::set_forwarded(&mut headers, peer, tls, host, &rid);
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    let mut up = Request::new(super::empty());
+    *up.method_mut() = req.method().clone();
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
     let mut resp = match tokio::time::timeout(cfg.response_timeout, shared.client.request(up)).await
     {
         Ok(Ok(r)) => r,
@@ -124,6 +124,11 @@ pub async fn proxy(
         };
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.remove(header::CONTENT_ENCODING);
+        super::strip_hop_by_hop(&mut parts.headers);
+        super::redact_headers(&matcher, &route, &mut parts.headers);
+        if let Ok(v) = HeaderValue::from_str(&rid) {
+            parts.headers.insert("x-request-id", v);
+        }
         let ctx = Arc::new(StreamCtx {
             route: route.name.clone(),
             request_id: rid.clone(),
@@ -144,17 +149,18 @@ pub async fn proxy(
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
     let client_upgrade = hyper::upgrade::on(&mut req);
-    let mut out = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
-    for (k, v) in resp.headers() {
-        if k.as_str() == "sec-websocket-extensions" {
-            continue;
-        }
-        out = out.header(k, v);
+    let mut headers = resp.headers().clone();
+    super::strip_hop_by_hop(&mut headers);
+    headers.remove("sec-websocket-extensions");
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    super::redact_headers(&matcher, &route, &mut headers);
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        headers.insert("x-request-id", v);
     }
-    out = out.header(
-        "x-request-id",
-        HeaderValue::from_str(&rid).unwrap_or(HeaderValue::from_static("-")),
-    );
+    let mut out = Response::new(super::empty());
+    *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *out.headers_mut() = headers;
     let limit = cfg.limits.max_websocket_message_bytes;
     tokio::spawn(async move {
         let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
@@ -169,8 +175,7 @@ pub async fn proxy(
             WebSocketStream::from_raw_socket(TokioIo::new(upstream), Role::Client, Some(cfg)).await;
         relay(shared, route, matcher, client, upstream).await;
     });
-    out.body(super::empty())
-        .unwrap_or_else(|_| error_response(StatusCode::BAD_GATEWAY, "bad_gateway", &rid))
+    out
 }
 
 fn close(code: CloseCode, reason: &'static str) -> Message {
