@@ -377,6 +377,7 @@ struct Handled {
     route: String,
     request_id: String,
     started: Instant,
+    observe: bool,
 }
 
 impl Handled {
@@ -405,7 +406,7 @@ impl Handled {
             offsets: Vec::new(),
             fingerprints: Vec::new(),
             reason: Some(reason),
-            observe: false,
+            observe: self.observe,
         });
         tracing::warn!(request_id = %self.request_id, route = %self.route, reason, "response blocked");
         self.done(shared, error_response(status, code, &self.request_id))
@@ -447,6 +448,7 @@ pub async fn handle(
         route: route.name.clone(),
         request_id: rid.clone(),
         started,
+        observe: route.mode == Mode::Observe,
     };
     // hyper's HTTP/1 read buffer cannot be under 8 KiB, so a smaller
     // configured limit is enforced here (the HTTP/2 codec enforces it too).

@@ -162,6 +162,7 @@ pub async fn proxy(
     *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *out.headers_mut() = headers;
     let limit = cfg.limits.max_websocket_message_bytes;
+    let rid2 = rid.clone();
     tokio::spawn(async move {
         let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) else {
             return;
@@ -173,7 +174,7 @@ pub async fn proxy(
             WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, Some(cfg)).await;
         let upstream =
             WebSocketStream::from_raw_socket(TokioIo::new(upstream), Role::Client, Some(cfg)).await;
-        relay(shared, route, matcher, client, upstream).await;
+        relay(shared, route, rid2, matcher, client, upstream).await;
     });
     out
 }
@@ -188,6 +189,7 @@ fn close(code: CloseCode, reason: &'static str) -> Message {
 async fn relay<C, U>(
     shared: Arc<Shared>,
     route: Route,
+    rid: String,
     m: Arc<Matcher>,
     mut client: WebSocketStream<C>,
     mut upstream: WebSocketStream<U>,
@@ -224,7 +226,10 @@ async fn relay<C, U>(
                 let fwd = match msg {
                     Message::Text(t) => match redact_text(&m, t.as_str()) {
                         Ok((out, ev)) => {
-                            count_redactions(&shared, &route, &m, "response", &ev);
+                            if !count_redactions(&shared, &route, &rid, &m, "response", &ev) {
+                                let _ = client.send(close(CloseCode::Error, "audit unavailable")).await;
+                                return;
+                            }
                             count("response", if ev.is_empty() { "clean" } else { "redacted" });
                             if observe { Message::Text(t) } else { Message::text(out) }
                         }
@@ -244,7 +249,10 @@ async fn relay<C, U>(
                         }
                         Unscannable::Text => match crate::redact_all(&m, Format::Text, &b) {
                             Ok((out, ev)) => {
-                                count_redactions(&shared, &route, &m, "response", &ev);
+                                if !count_redactions(&shared, &route, &rid, &m, "response", &ev) {
+                                let _ = client.send(close(CloseCode::Error, "audit unavailable")).await;
+                                return;
+                            }
                                 count("response", "binary_scanned");
                                 if observe { Message::Binary(b) } else { Message::Binary(out.into()) }
                             }
@@ -271,7 +279,10 @@ async fn relay<C, U>(
                 let fwd = match msg {
                     Message::Text(t) if route.redact_requests && !observe => match redact_text(&m, t.as_str()) {
                         Ok((out, ev)) => {
-                            count_redactions(&shared, &route, &m, "request", &ev);
+                            if !count_redactions(&shared, &route, &rid, &m, "request", &ev) {
+                                let _ = client.send(close(CloseCode::Error, "audit unavailable")).await;
+                                return;
+                            }
                             count("request", if ev.is_empty() { "clean" } else { "redacted" });
                             Message::text(out)
                         }
@@ -286,19 +297,45 @@ async fn relay<C, U>(
     }
 }
 
+/// Counts and audits one message's redactions (offsets are within the
+/// message). Returns false when an audit record was dropped and the config
+/// says to fail closed: the caller then closes the socket.
 fn count_redactions(
     shared: &Shared,
     route: &Route,
+    rid: &str,
     m: &Matcher,
-    direction: &str,
+    direction: &'static str,
     events: &[crate::Redaction],
-) {
+) -> bool {
+    let mut kept = true;
+    let mut per_rule: std::collections::BTreeMap<crate::RuleRef, Vec<[u64; 2]>> =
+        Default::default();
     for e in events {
-        let (id, category, _) = m.describe(e.rule);
+        per_rule.entry(e.rule).or_default().push([e.start, e.end]);
+    }
+    for (rule, offsets) in per_rule {
+        let (id, category, _) = m.describe(rule);
         shared
             .metrics
             .redactions
             .with_label_values(&[&route.name, direction, id, category])
-            .inc();
+            .inc_by(offsets.len() as u64);
+        kept &= shared.audit.send(crate::audit::Record {
+            ts: crate::audit::now(),
+            event: "redaction",
+            request_id: rid.to_string(),
+            route: route.name.clone(),
+            direction,
+            pack_digest: m.digest().to_string(),
+            rule: Some(id.to_string()),
+            category: Some(category.to_string()),
+            count: Some(offsets.len()),
+            offsets,
+            fingerprints: Vec::new(),
+            reason: None,
+            observe: route.mode == Mode::Observe,
+        });
     }
+    kept
 }
