@@ -92,6 +92,9 @@ pub struct ServeArgs {
     /// Observe mode on every route: count and audit, change nothing.
     #[arg(long)]
     pub observe: bool,
+    /// Log format on standard error (overrides [log] format).
+    #[arg(long, value_parser = ["json", "human"])]
+    pub log_format: Option<String>,
     /// Pack options.
     #[command(flatten)]
     pub packs: PackArgs,
@@ -269,7 +272,11 @@ fn serve(args: ServeArgs) -> i32 {
             return 2;
         }
     };
-    init_logging(config.log_json, &config.log_level);
+    let json_logs = match args.log_format.as_deref() {
+        Some(f) => f == "json",
+        None => config.log_json,
+    };
+    init_logging(json_logs, &config.log_level);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {

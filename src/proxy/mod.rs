@@ -194,10 +194,20 @@ impl StreamCtx {
                 .requests
                 .with_label_values(&[&self.route, status_class(self.status)])
                 .inc();
+            let secs = self.started.elapsed().as_secs_f64();
             self.metrics
                 .duration
                 .with_label_values(&[&self.route])
-                .observe(self.started.elapsed().as_secs_f64());
+                .observe(secs);
+            // Route names and ids only: paths and values are never logged.
+            tracing::info!(
+                request_id = %self.request_id,
+                route = %self.route,
+                status = self.status,
+                format = self.format,
+                duration_ms = (secs * 1000.0) as u64,
+                "response completed"
+            );
         }
     }
 }
