@@ -275,6 +275,8 @@ pub struct Rule {
     pub(crate) trig: [bool; 256],
     /// A match can start at a digit that follows a digit.
     pub(crate) mid_digit_viable: bool,
+    /// The rule is in [`Matcher::filter`].
+    pub(crate) filtered: bool,
 }
 
 /// A necessary condition for a rule whose context requires words: a
@@ -341,6 +343,15 @@ pub struct Matcher {
     pub(crate) fields: Vec<FieldRule>,
     field_keys: HashMap<Vec<u8>, u16>,
     pub(crate) dfa: DFA,
+    /// Prefilter: an unanchored, all-matches lazy DFA over the patterns of
+    /// the byte-triggered rules with look-around removed. Pattern `i` is
+    /// rule `filter_rule[i]`. Every match of such a rule is a match of its
+    /// filter pattern, so where the filter reports no match end, no match of
+    /// the rule can be (see `scan.rs`).
+    pub(crate) filter: Option<DFA>,
+    pub(crate) filter_rule: Vec<u16>,
+    /// Longest match of a filtered rule.
+    pub(crate) filter_maxlen: usize,
     /// For each byte value, the rules it triggers.
     pub(crate) byte_rules: Vec<Vec<u16>>,
     /// Whether ASCII digits trigger any rule.
@@ -357,6 +368,12 @@ pub struct Matcher {
     /// ASCII case-insensitive), with per word the gated rules it serves.
     pub(crate) ctx_words: Option<AhoCorasick>,
     pub(crate) ctx_mask: Vec<u64>,
+    /// Trigger words and gated rules' context words in one automaton; per
+    /// pattern, its index in `keyword_rules` (or `u32::MAX`) and its
+    /// `ctx_mask` bits.
+    pub(crate) all_words: Option<AhoCorasick>,
+    pub(crate) all_kw: Vec<u32>,
+    pub(crate) all_ctx: Vec<u64>,
     /// Longest context word of a gated rule.
     pub(crate) ctx_maxword: usize,
     /// Largest `back + before` of a gated rule.
@@ -436,6 +453,25 @@ fn collect_alphabet(hir: &Hir, set: &mut [bool; 256]) {
                 collect_alphabet(h, set);
             }
         }
+    }
+}
+
+/// `hir` without look-around assertions (and without captures): it matches
+/// a superset of `hir`'s matches, and whether `[s, e)` matches depends only
+/// on the bytes `[s, e)`.
+fn strip_look(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Look(_) => Hir::empty(),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) => hir.clone(),
+        HirKind::Repetition(r) => Hir::repetition(regex_syntax::hir::Repetition {
+            min: r.min,
+            max: r.max,
+            greedy: r.greedy,
+            sub: Box::new(strip_look(&r.sub)),
+        }),
+        HirKind::Capture(c) => strip_look(&c.sub),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(strip_look).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(strip_look).collect()),
     }
 }
 
@@ -561,6 +597,8 @@ fn json_null(v: &Option<String>) -> Result<bool, String> {
 struct PendingRule {
     rule: Rule,
     pattern: String,
+    /// The pattern with look-around removed (for the prefilter).
+    loose: Option<Hir>,
     trigger_digits: bool,
     trigger_bytes: Vec<u8>,
     trigger_words: Vec<String>,
@@ -721,8 +759,10 @@ fn compile_rule(
             gate,
             trig,
             mid_digit_viable: true,
+            filtered: false,
         },
         pattern: spec.pattern.clone(),
+        loose: hir.as_ref().map(strip_look),
         trigger_digits: t.digits,
         trigger_bytes,
         trigger_words: t.words.clone(),
@@ -971,7 +1011,42 @@ impl Matcher {
             )
         };
         let keyword_max = words.iter().map(|w| w.len()).max().unwrap_or(0);
+        // The prefilter: every byte-triggered rule's pattern without
+        // look-around, in one unanchored all-matches DFA.
+        let mut filter_rule: Vec<u16> = Vec::new();
+        let mut loose: Vec<Hir> = Vec::new();
+        for (i, p) in pending.iter().enumerate() {
+            if let (true, Some(h)) = (p.trigger_digits && p.rule.gate.is_none(), &p.loose) {
+                filter_rule.push(i as u16);
+                loose.push(h.clone());
+            }
+        }
+        let filter = if loose.is_empty() {
+            None
+        } else {
+            thompson::Compiler::new()
+                .configure(thompson::Config::new().utf8(false).shrink(false))
+                .build_many_from_hir(&loose)
+                .ok()
+                .and_then(|nfa| {
+                    DFA::builder()
+                        .configure(
+                            DFA::config()
+                                .match_kind(ReMatchKind::All)
+                                .starts_for_each_pattern(false)
+                                .cache_capacity(4 << 20),
+                        )
+                        .build_from_nfa(nfa)
+                        .ok()
+                })
+        };
+        if filter.is_none() {
+            filter_rule.clear();
+        }
         let mut rules: Vec<Rule> = pending.into_iter().map(|p| p.rule).collect();
+        for &r in &filter_rule {
+            rules[r as usize].filtered = true;
+        }
         let mut ctx_list: Vec<String> = Vec::new();
         let mut ctx_mask: Vec<u64> = Vec::new();
         let mut nbit = 0;
@@ -1014,6 +1089,36 @@ impl Matcher {
             )
         };
         let ctx_maxword = ctx_list.iter().map(|w| w.len()).max().unwrap_or(1).max(1);
+        // Trigger words and context words in one automaton: one pass
+        // collects both.
+        let mut all_words: Vec<String> = Vec::new();
+        let mut all_kw: Vec<u32> = Vec::new();
+        let mut all_ctx: Vec<u64> = Vec::new();
+        for (k, w) in words.iter().enumerate() {
+            all_words.push(w.clone());
+            all_kw.push(k as u32);
+            all_ctx.push(0);
+        }
+        for (w, &mask) in ctx_list.iter().zip(&ctx_mask) {
+            match all_words.iter().position(|x| x == w) {
+                Some(k) => all_ctx[k] |= mask,
+                None => {
+                    all_words.push(w.clone());
+                    all_kw.push(u32::MAX);
+                    all_ctx.push(mask);
+                }
+            }
+        }
+        let all_words_ac = if all_words.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build(&all_words)
+                .ok()
+        };
         let ctx_lo = rules
             .iter()
             .filter_map(|r| r.gate.as_ref().map(|g| g.lo))
@@ -1082,12 +1187,20 @@ impl Matcher {
         let byte_triggered: Vec<u16> = (0..rules.len() as u16)
             .filter(|&i| byte_rules.iter().any(|v| v.contains(&i)))
             .collect();
+        let filter_maxlen = filter_rule
+            .iter()
+            .map(|&r| rules[r as usize].maxlen)
+            .max()
+            .unwrap_or(0);
         Ok(Matcher {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rules,
             fields,
             field_keys,
             dfa,
+            filter,
+            filter_maxlen,
+            filter_rule,
             byte_rules,
             byte_triggered,
             digit_trigger,
@@ -1097,6 +1210,9 @@ impl Matcher {
             keyword_max,
             ctx_words,
             ctx_mask,
+            all_words: all_words_ac,
+            all_kw,
+            all_ctx,
             ctx_maxword,
             ctx_lo,
             keyword_words: words,

@@ -28,6 +28,22 @@
 //! [`TextScanner::process`] for how a skip keeps the leftmost-first chain
 //! exact.
 //!
+//! Two sound skips run before any per-trigger work (both keep the chain
+//! exact; see [`TextScanner::filter_start`] and [`TextScanner::word_jump`]):
+//!
+//! - Prefilter: the digit-triggered rules without required context words
+//!   (card, SSN, phones, IBAN) have their patterns, with look-around
+//!   removed, in one unanchored all-matches lazy DFA
+//!   ([`Matcher::filter`](crate::matcher::Matcher)), run once over each new
+//!   byte (plus the rule's longest match before it). A match of such a rule
+//!   starting at or after `clear` ends at one of its filter ends, so the
+//!   rule jumps to `end - maxlen` of the first such end.
+//! - Word jump: a gated rule with no context word near any trigger up to a
+//!   byte outside its alphabet jumps past that byte.
+//!
+//! Trigger words and context words are collected in one overlapping
+//! Aho-Corasick pass.
+//!
 //! # Streaming
 //!
 //! A start position is decided once `need` = longest match + context after +
@@ -40,7 +56,7 @@
 //! [`Matcher::window`] bytes plus one input slice of [`MAX_SLICE`] bytes.
 
 use crate::matcher::{Matcher, RuleRef, WordGate};
-use regex_automata::hybrid::dfa::Cache;
+use regex_automata::hybrid::dfa::{Cache, OverlappingState};
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
 use std::cell::RefCell;
@@ -111,6 +127,13 @@ pub struct TextScanner {
     /// Per gated rule: NONE, or the position from which the rule's
     /// leftmost-first match chain must be replayed (see [`TextScanner::process`]).
     dirty: Vec<usize>,
+    /// Per filtered rule: the ends of its filter pattern's matches that
+    /// start in the segment, in order, every one in (pruned point, `f_done`].
+    f_ends: Vec<Vec<usize>>,
+    /// Per rule: index in `f_ends` before which no end is of use.
+    f_cur: Vec<usize>,
+    /// Filter match ends up to here are collected.
+    f_done: usize,
 }
 
 const NONE: usize = usize::MAX;
@@ -132,6 +155,7 @@ impl fmt::Debug for TextScanner {
 /// for rules with a `value` group, a meta-regex cache and captures.
 pub(crate) struct Scratch {
     dfa: Cache,
+    filter: Option<Cache>,
     values: Vec<Option<(meta::Cache, Captures)>>,
 }
 
@@ -166,6 +190,7 @@ pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Scratch) -> R) -> R
                     m.id,
                     Scratch {
                         dfa: m.dfa.create_cache(),
+                        filter: m.filter.as_ref().map(|f| f.create_cache()),
                         values,
                     },
                 ));
@@ -225,6 +250,13 @@ impl TextScanner {
             w_done: 0,
             w_cur: vec![0; m.rules.len()],
             dirty: vec![NONE; m.rules.len()],
+            f_ends: m
+                .rules
+                .iter()
+                .map(|r| Vec::with_capacity(if r.filtered { 64 } else { 0 }))
+                .collect(),
+            f_cur: vec![0; m.rules.len()],
+            f_done: 0,
         }
     }
 
@@ -263,6 +295,11 @@ impl TextScanner {
         self.w_done = 0;
         self.w_cur.fill(0);
         self.dirty.fill(NONE);
+        for v in &mut self.f_ends {
+            v.clear();
+        }
+        self.f_cur.fill(0);
+        self.f_done = len;
     }
 
     /// Feeds bytes; writes whatever can be decided to `out`.
@@ -301,6 +338,61 @@ impl TextScanner {
         self.buf.truncate(self.emitted);
         self.cands.clear();
         self.kw_hits.clear();
+    }
+
+    /// Collects trigger-word hits (as [`TextScanner::collect_keywords`]) and
+    /// context-word occurrences (as [`TextScanner::collect_words`]) in one
+    /// pass of the combined automaton.
+    fn collect_all_words(&mut self, m: &Matcher, eos: bool) -> usize {
+        let len = self.buf.len();
+        let (Some(ac), Some(_), Some(_)) = (&m.all_words, &m.keywords, &m.ctx_words) else {
+            let d = self.collect_keywords(m, eos);
+            self.collect_words(m, eos);
+            return d;
+        };
+        let kw_from = self.kw_done;
+        let kw_new = if eos {
+            len
+        } else {
+            let mut p = len.saturating_sub(m.keyword_max - 1).max(kw_from);
+            while p < len && !m.is_keyword_prefix(&self.buf[p..len]) {
+                p += 1;
+            }
+            p
+        };
+        let w_from = self.w_done;
+        let w_new = if eos {
+            len
+        } else {
+            len.saturating_sub(m.ctx_maxword - 1).max(w_from)
+        };
+        let from = kw_from.min(w_from);
+        if from < len {
+            let kb = self.kw_hits.len();
+            let wb = self.w_occ.len();
+            let input = aho_corasick::Input::new(&self.buf[..len]).span(from..len);
+            for hit in ac.find_overlapping_iter(input) {
+                let s = hit.start();
+                let p = hit.pattern().as_usize();
+                let k = m.all_kw[p];
+                if k != u32::MAX && s >= kw_from && s < kw_new {
+                    self.kw_hits.push((s, k));
+                }
+                let bits = m.all_ctx[p];
+                if bits != 0 && s >= w_from && s < w_new {
+                    self.w_occ.push((s, bits));
+                }
+            }
+            if self.kw_hits.len() > kb {
+                self.kw_hits.sort_unstable();
+            }
+            if self.w_occ.len() > wb {
+                self.w_occ[wb..].sort_unstable();
+            }
+        }
+        self.kw_done = kw_new;
+        self.w_done = self.w_done.max(w_new);
+        kw_new
     }
 
     fn collect_keywords(&mut self, m: &Matcher, eos: bool) -> usize {
@@ -344,7 +436,8 @@ impl TextScanner {
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
         let len = self.buf.len();
-        let t_end = self.collect_keywords(m, eos).min(len);
+        self.run_filter(m, cache)?;
+        let t_end = self.collect_all_words(m, eos).min(len);
         let mut extra = [0u8; 4];
         let nextra = m.extra_bytes.len().min(4);
         extra[..nextra].copy_from_slice(&m.extra_bytes[..nextra]);
@@ -393,6 +486,24 @@ impl TextScanner {
                         continue;
                     }
                     let rule = &m.rules[ri];
+                    if rule.filtered {
+                        let j = self.filter_start(m, ri, eos);
+                        self.clear[ri] = j;
+                        u = u.max(j);
+                        if u >= run_end {
+                            continue;
+                        }
+                    }
+                    if let Some(g) = &rule.gate {
+                        if let Some(j) = self.word_jump(m, g, ri, u, eos) {
+                            self.clear[ri] = j;
+                            self.dirty[ri] = NONE;
+                            u = u.max(j);
+                            if u >= run_end {
+                                continue;
+                            }
+                        }
+                    }
                     // Inside a digit run (after a digit) no match can start
                     // for most rules: only starts up to `t` need a look.
                     let inner = digit && !rule.mid_digit_viable;
@@ -433,7 +544,9 @@ impl TextScanner {
                     .map(|&r| self.clear[r as usize])
                     .min()
                     .unwrap_or(pos);
-                pos = pos.max(skip.min(t_end));
+                // Never past the next keyword hit: it is a trigger of its own.
+                let cap = next_kw.unwrap_or(t_end).min(t_end);
+                pos = pos.max(skip.min(cap));
             }
         }
         self.trig_pos = stop;
@@ -533,6 +646,62 @@ impl TextScanner {
         false
     }
 
+    /// For a gated rule at trigger `u` (no unprocessed trigger of the rule
+    /// lies in [`clear`, `u`)): when no context word of the rule is near
+    /// any trigger in [`u`, `z`), where `z` is a byte outside the rule's
+    /// alphabet, no candidate starting before `z` can be confirmed and no
+    /// match crosses `z`, so the rule's leftmost-first chain is exact again
+    /// at `z + 1`. Returns the largest such `z + 1`.
+    fn word_jump(
+        &mut self,
+        m: &Matcher,
+        g: &WordGate,
+        ri: usize,
+        u: usize,
+        eos: bool,
+    ) -> Option<usize> {
+        if g.bit == 0 {
+            return None;
+        }
+        let len = self.buf.len();
+        let want = if eos {
+            len
+        } else {
+            len.saturating_sub(m.ctx_maxword - 1)
+        };
+        if self.w_done < want {
+            self.collect_words(m, eos);
+        }
+        // A word can confirm a candidate triggered at t only if it starts
+        // in [t - lo, t + hi); words starting at or after `w_done` are not
+        // known yet.
+        let lo = u.saturating_sub(g.lo);
+        let mut p = self.w_done.min(len);
+        for &(s, bits) in &self.w_occ[self.w_cur[ri].min(self.w_occ.len())..] {
+            if s >= p {
+                break;
+            }
+            if s >= lo && bits & g.bit != 0 {
+                p = s;
+                break;
+            }
+        }
+        // Triggers t with t + hi <= p are dead: z - 1 + hi <= p.
+        let top = (p + 1).checked_sub(g.hi)?.min(len.checked_sub(1)?);
+        let rule = &m.rules[ri];
+        let mut z = top;
+        while z >= u {
+            if !rule.alphabet[self.buf[z] as usize] {
+                return Some(z + 1);
+            }
+            if z == 0 {
+                break;
+            }
+            z -= 1;
+        }
+        None
+    }
+
     /// Collects context-word occurrences starting in [`w_done`, new done).
     fn collect_words(&mut self, m: &Matcher, eos: bool) {
         let Some(ac) = &m.ctx_words else {
@@ -629,7 +798,14 @@ impl TextScanner {
             while z < limit && rule.alphabet[self.buf[z] as usize] {
                 z += 1;
             }
-            if z < limit || (eos && z == len) {
+            // Matches starting in (t, z] have context regions that reach up
+            // to z + hi, past the region checked for t: the jump needs that
+            // wider region known (all its words collected) and word-free.
+            let far = z + g.hi;
+            let jump = (z < limit || (eos && z == len))
+                && !self.word_near(m, g, ri, t.saturating_sub(g.lo), far, eos)
+                && (eos || far <= self.w_done);
+            if jump {
                 self.dirty[ri] = NONE;
                 self.clear[ri] = (z + 1).min(len).max(t + 1);
             } else {
@@ -893,6 +1069,130 @@ impl TextScanner {
         for c in &mut self.cands {
             c.start -= keep;
             c.end -= keep;
+        }
+        for (v, cur) in self.f_ends.iter_mut().zip(&mut self.f_cur) {
+            if v.is_empty() {
+                continue;
+            }
+            let k = v.partition_point(|&e| e <= keep);
+            v.drain(..k);
+            for e in v.iter_mut() {
+                *e -= keep;
+            }
+            *cur = cur.saturating_sub(k);
+        }
+        self.f_done = self.f_done.saturating_sub(keep);
+    }
+
+    /// Runs the prefilter over the bytes not yet seen by it, collecting the
+    /// match ends in (`f_done`, end of buffer].
+    fn run_filter(&mut self, m: &Matcher, scratch: &mut Scratch) -> Result<(), ScanError> {
+        let (Some(f), Some(cache)) = (&m.filter, scratch.filter.as_mut()) else {
+            return Ok(());
+        };
+        let len = self.buf.len();
+        if self.f_done >= len {
+            return Ok(());
+        }
+        // A match ending after `f_done` starts at most `filter_maxlen`
+        // before it; the filter has no look-around, so starting the search
+        // there finds every such match.
+        let from = self.f_done.saturating_sub(m.filter_maxlen).max(self.seg);
+        let hay = &self.buf[self.seg..len];
+        let input = Input::new(hay).span(from - self.seg..hay.len());
+        let mut state = OverlappingState::start();
+        loop {
+            f.try_search_overlapping_fwd(cache, &input, &mut state)
+                .map_err(|_| ScanError::Engine)?;
+            let Some(hm) = state.get_match() else { break };
+            let e = self.seg + hm.offset();
+            if e > self.f_done {
+                let v = &mut self.f_ends[m.filter_rule[hm.pattern().as_usize()] as usize];
+                if v.last() != Some(&e) {
+                    v.push(e);
+                }
+            }
+        }
+        self.f_done = len;
+        Ok(())
+    }
+
+    /// For a filtered rule: the earliest position at or after its `clear`
+    /// where one of its matches can start. A match starting at or after
+    /// `clear` ends after it, at one of the filter's ends (matches of the
+    /// rule are matches of its filter pattern), and starts at most `maxlen`
+    /// before that end.
+    #[inline]
+    fn filter_start(&mut self, m: &Matcher, ri: usize, eos: bool) -> usize {
+        let c = self.clear[ri];
+        let v = &self.f_ends[ri];
+        let mut i = self.f_cur[ri];
+        if i > 0 && i <= v.len() && v[i - 1] > c {
+            // `clear` moved back (a replay): search again.
+            i = v.partition_point(|&e| e <= c);
+        }
+        while i < v.len() && v[i] <= c {
+            i += 1;
+        }
+        self.f_cur[ri] = i;
+        let next = match v.get(i) {
+            Some(&e) => e.saturating_sub(m.rules[ri].maxlen),
+            None if eos => self.buf.len(),
+            // Every end up to `f_done` is known: a match not yet seen ends
+            // after it.
+            None => (self.f_done + 1).saturating_sub(m.rules[ri].maxlen),
+        };
+        next.max(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{redact_all, Format, Matcher, Redactor};
+    use std::sync::Arc;
+
+    /// A skip over bytes every byte-triggered rule has cleared must stop at
+    /// the next keyword hit (here `password` right after an email).
+    #[test]
+    fn skips_stop_at_keyword_hits() {
+        let m = Arc::new(Matcher::builtin().unwrap());
+        let input = "4111 1111 1111 11114111 1111 1111 1111@1984-07-21.password: \u{20ac}GB824111 4111\n123-45-6789 x@y";
+        let naive = crate::reference::Naive::new(&m).unwrap();
+        let mut want = Vec::new();
+        naive.redact(&m, input.as_bytes(), &mut want);
+        let got = redact_all(&m, Format::Text, input.as_bytes()).unwrap().0;
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+    }
+
+    /// Every split of inputs whose context word sits close to the end of
+    /// the buffer when the trigger is decided gives the one-shot output.
+    #[test]
+    fn context_words_near_the_buffer_end() {
+        let m = Arc::new(Matcher::builtin().unwrap());
+        for input in [
+            &b"ABA: 011000015 and more text here padding"[..],
+            b"x tin 123456789 yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+            b"acct 00123456 zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+        ] {
+            let whole = redact_all(&m, Format::Text, input).unwrap().0;
+            for cut in 0..=input.len() {
+                for cut2 in cut..=input.len() {
+                    let mut r = Redactor::new(m.clone(), Format::Text);
+                    let (mut out, mut ev) = (Vec::new(), Vec::new());
+                    r.feed(&input[..cut], &mut out, &mut ev).unwrap();
+                    r.feed(&input[cut..cut2], &mut out, &mut ev).unwrap();
+                    r.feed(&input[cut2..], &mut out, &mut ev).unwrap();
+                    r.finish(&mut out, &mut ev).unwrap();
+                    assert_eq!(
+                        String::from_utf8_lossy(&out),
+                        String::from_utf8_lossy(&whole),
+                        "cuts {cut} {cut2}"
+                    );
+                }
+            }
         }
     }
 }

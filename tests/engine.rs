@@ -376,3 +376,15 @@ fn too_many_trigger_bytes_are_refused() {
         "{err}"
     );
 }
+
+/// Regression (issue 3): a balance whose context word follows it, after a
+/// long run of the rule's alphabet, was skipped by the context-word gate
+/// because the gate checked only the first trigger's context region before
+/// jumping over the run.
+#[test]
+fn context_gate_sees_words_after_a_long_run() {
+    let input = b"4111 1111 1111 1111DE89 3704 0044 0532 0130 0012,345.67 \\u0034\0\0\0\0{balance \xe2\x82\xac";
+    let out = gated(input);
+    assert_eq!(out, reference(input));
+    assert!(contains(&out, b"0130 [BALANCE] \\u0034"));
+}
