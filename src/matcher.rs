@@ -363,7 +363,10 @@ pub struct Matcher {
     pub(crate) keywords: Option<AhoCorasick>,
     pub(crate) keyword_rules: Vec<Vec<u16>>,
     pub(crate) keyword_max: usize,
-    keyword_words: Vec<String>,
+    /// Bytes that occur in some trigger word (both ASCII cases).
+    keyword_bytes: [bool; 256],
+    /// Every proper, non-empty prefix of every trigger word, lowercased.
+    keyword_prefixes: std::collections::HashSet<Vec<u8>>,
     /// Every gated rule's context words in one automaton (overlapping,
     /// ASCII case-insensitive), with per word the gated rules it serves.
     pub(crate) ctx_words: Option<AhoCorasick>,
@@ -1215,7 +1218,20 @@ impl Matcher {
             all_ctx,
             ctx_maxword,
             ctx_lo,
-            keyword_words: words,
+            keyword_bytes: {
+                let mut t = [false; 256];
+                for w in &words {
+                    for b in w.bytes() {
+                        t[b.to_ascii_lowercase() as usize] = true;
+                        t[b.to_ascii_uppercase() as usize] = true;
+                    }
+                }
+                t
+            },
+            keyword_prefixes: words
+                .iter()
+                .flat_map(|w| (1..w.len()).map(move |n| w.as_bytes()[..n].to_ascii_lowercase()))
+                .collect(),
             history,
             max_need,
             token_key: opts.token_key.clone(),
@@ -1274,11 +1290,38 @@ impl Matcher {
         }
     }
 
-    /// Whether `tail` (ASCII case-insensitively) begins some trigger word.
-    pub(crate) fn is_keyword_prefix(&self, tail: &[u8]) -> bool {
-        self.keyword_words
+    /// The earliest position in `buf[from..]` from which the rest of `buf`
+    /// could still grow into a trigger word (`buf.len()` if none). Only the
+    /// last `keyword_max - 1` bytes can, and only after the last byte that
+    /// occurs in no trigger word.
+    pub(crate) fn keyword_open_from(&self, buf: &[u8], from: usize) -> usize {
+        let len = buf.len();
+        let mut p = len
+            .saturating_sub(self.keyword_max.saturating_sub(1))
+            .max(from);
+        if let Some(q) = buf[p..]
             .iter()
-            .any(|w| w.len() >= tail.len() && w.as_bytes()[..tail.len()].eq_ignore_ascii_case(tail))
+            .rposition(|&b| !self.keyword_bytes[b as usize])
+        {
+            p += q + 1;
+        }
+        while p < len && !self.is_keyword_prefix(&buf[p..]) {
+            p += 1;
+        }
+        p
+    }
+
+    /// Whether `tail` (ASCII case-insensitively) is a proper prefix of some
+    /// trigger word (a whole word is found by the automaton itself).
+    pub(crate) fn is_keyword_prefix(&self, tail: &[u8]) -> bool {
+        let mut low = [0u8; 64];
+        if tail.is_empty() || tail.len() > low.len() {
+            return false;
+        }
+        for (d, s) in low.iter_mut().zip(tail) {
+            *d = s.to_ascii_lowercase();
+        }
+        self.keyword_prefixes.contains(&low[..tail.len()])
     }
 
     /// The audit fingerprint of a redacted value, when enabled.

@@ -354,11 +354,7 @@ impl TextScanner {
         let kw_new = if eos {
             len
         } else {
-            let mut p = len.saturating_sub(m.keyword_max - 1).max(kw_from);
-            while p < len && !m.is_keyword_prefix(&self.buf[p..len]) {
-                p += 1;
-            }
-            p
+            m.keyword_open_from(&self.buf[..len], kw_from)
         };
         let w_from = self.w_done;
         let w_new = if eos {
@@ -405,11 +401,7 @@ impl TextScanner {
             len
         } else {
             // Only a tail that could still grow into a keyword stays open.
-            let mut p = len.saturating_sub(m.keyword_max - 1).max(from);
-            while p < len && !m.is_keyword_prefix(&self.buf[p..len]) {
-                p += 1;
-            }
-            p
+            m.keyword_open_from(&self.buf[..len], from)
         };
         if from < len {
             let before = self.kw_hits.len();
