@@ -98,6 +98,15 @@ pub struct JsonScanner {
     /// end are masked by the rule instead of being scanned as text.
     poison: Option<(RuleRef, bool)>,
     key_overflow: bool,
+    /// The current string's text segment is not begun yet: it begins when
+    /// its first byte must be scanned, so a string with no trigger at all is
+    /// copied through without touching the text scanner. `seg_is_value`
+    /// says whether its context is the current key.
+    seg_pending: bool,
+    seg_is_value: bool,
+    /// After falling back to text: document offset minus text-scanner
+    /// offset (wrapping), so text redactions report document offsets.
+    fb_shift: u64,
     scratch: Vec<u8>,
     decoded: [u8; 4],
     malformed: bool,
@@ -259,6 +268,9 @@ impl JsonScanner {
             num_rule: None,
             poison: None,
             key_overflow: false,
+            seg_pending: false,
+            seg_is_value: false,
+            fb_shift: 0,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
             malformed: false,
@@ -289,7 +301,10 @@ impl JsonScanner {
     ) -> Result<(), ScanError> {
         if self.malformed {
             let rest = self.feed_poison(m, chunk, out, events);
-            return self.text.feed(m, rest, out, events);
+            let n = events.len();
+            self.text.feed(m, rest, out, events)?;
+            self.shift(events, n);
+            return Ok(());
         }
         let mut i = 0;
         while i < chunk.len() {
@@ -302,7 +317,21 @@ impl JsonScanner {
                     .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
                     .unwrap_or(rest.len());
                 if n > 0 {
-                    self.string_bytes(m, &rest[..n], out, events)?;
+                    let s = &rest[..n];
+                    if self.seg_pending
+                        && rest.get(n) == Some(&b'"')
+                        && !crate::scan::can_trigger(m, s)
+                    {
+                        // The whole string is here and holds no trigger, so
+                        // no rule can match in it: copy it through (it has
+                        // no byte that needs escaping) without a segment.
+                        if let Tok::Str { key: true } = self.tok {
+                            self.push_key(s);
+                        }
+                        out.extend_from_slice(s);
+                    } else {
+                        self.string_bytes(m, s, out, events)?;
+                    }
                     i += n;
                     self.offset += n as u64;
                     continue;
@@ -329,7 +358,9 @@ impl JsonScanner {
                 self.malformed = true;
                 self.fall_back(m, out, events)?;
                 let rest = self.feed_poison(m, &chunk[i..], out, events);
+                let n = events.len();
                 self.text.feed(m, rest, out, events)?;
+                self.shift(events, n);
                 return Ok(());
             }
             i += 1;
@@ -364,7 +395,11 @@ impl JsonScanner {
         if let Some((rule, _)) = self.poison.take() {
             self.write_field_value(m, rule, out, events);
         }
+        let n = events.len();
         self.text.end_segment(m, &mut self.scratch, events)?;
+        if self.malformed {
+            self.shift(events, n);
+        }
         out.append(&mut self.scratch);
         Ok(())
     }
@@ -422,6 +457,21 @@ impl JsonScanner {
     }
 
     /// Flushes partial JSON state (scanned) before switching to text.
+    /// Starts the fallback text segment; the next byte fed to it is at
+    /// document offset `doc`.
+    fn begin_fallback(&mut self, doc: u64) {
+        self.text.begin_segment(b"");
+        self.fb_shift = doc.wrapping_sub(self.text.offset());
+    }
+
+    /// Moves text-scanner offsets of `events[from..]` to document offsets.
+    fn shift(&self, events: &mut [Redaction], from: usize) {
+        for e in &mut events[from..] {
+            e.start = e.start.wrapping_add(self.fb_shift);
+            e.end = e.end.wrapping_add(self.fb_shift);
+        }
+    }
+
     fn fall_back(
         &mut self,
         m: &Matcher,
@@ -430,7 +480,7 @@ impl JsonScanner {
     ) -> Result<(), ScanError> {
         if self.num_pending {
             self.num_pending = false;
-            self.text.begin_segment(b"");
+            self.begin_fallback(self.offset - self.num_raw.len() as u64);
             if let Some(rule) = self.num_rule {
                 // The value under a field key goes on past this number: mask
                 // all of it by the field rule.
@@ -440,7 +490,9 @@ impl JsonScanner {
                 self.poison = Some((rule, false));
             } else {
                 let raw = std::mem::take(&mut self.num_raw);
+                let n = events.len();
                 self.text.feed(m, &raw, out, events)?;
+                self.shift(events, n);
                 self.num_raw = raw;
             }
             self.num_out.clear();
@@ -453,7 +505,7 @@ impl JsonScanner {
                     // The rest of the broken string is still the value.
                     self.poison = Some((rule, true));
                 }
-                self.text.begin_segment(b"");
+                self.begin_fallback(self.offset);
             }
             Tok::Number if self.field_active().is_some() => {
                 if let Some(rule) = self.field_active() {
@@ -463,22 +515,26 @@ impl JsonScanner {
                     self.number.clear();
                     self.poison = Some((rule, false));
                 }
-                self.text.begin_segment(b"");
+                self.begin_fallback(self.offset);
             }
             Tok::Str { .. } => {
-                self.text.end_segment(m, &mut self.scratch, events)?;
+                let n = events.len();
+                self.close_seg(m, events)?;
+                self.fix_offsets(events, n);
                 escape_into(&self.scratch, out);
                 self.scratch.clear();
-                self.text.begin_segment(b"");
+                self.begin_fallback(self.offset);
             }
             Tok::Number => {
                 let num = std::mem::take(&mut self.number);
-                self.text.begin_segment(b"");
+                self.begin_fallback(self.offset - num.len() as u64);
+                let n = events.len();
                 self.text.feed(m, &num, out, events)?;
+                self.shift(events, n);
                 self.number = num;
                 self.number.clear();
             }
-            _ => self.text.begin_segment(b""),
+            _ => self.begin_fallback(self.offset),
         }
         self.tok = Tok::None;
         Ok(())
@@ -494,15 +550,8 @@ impl JsonScanner {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
-        if key && !self.key_overflow {
-            if self.key.len() + bytes.len() <= MAX_KEY {
-                self.key.extend_from_slice(bytes);
-            } else {
-                // Too long to be a field name: remembered as nothing, the
-                // same way however the key was split.
-                self.key_overflow = true;
-                self.key.clear();
-            }
+        if key {
+            self.push_key(bytes);
         }
         if !key && self.field_active().is_some() {
             if self.value.len() + bytes.len() <= MAX_FIELD_VALUE {
@@ -513,6 +562,7 @@ impl JsonScanner {
             return Ok(());
         }
         let n = events.len();
+        self.open_seg();
         self.text.feed(m, bytes, &mut self.scratch, events)?;
         self.fix_offsets(events, n);
         escape_into(&self.scratch, out);
@@ -567,11 +617,50 @@ impl JsonScanner {
         self.value.clear();
         self.value_overflow = false;
         if self.field_active().is_none() {
+            self.seg_pending = true;
+            self.seg_is_value = true;
+        }
+    }
+
+    /// Appends decoded key bytes (bounded).
+    fn push_key(&mut self, bytes: &[u8]) {
+        if self.key_overflow {
+            return;
+        }
+        if self.key.len() + bytes.len() <= MAX_KEY {
+            self.key.extend_from_slice(bytes);
+        } else {
+            // Too long to be a field name: remembered as nothing, the same
+            // way however the key was split.
+            self.key_overflow = true;
+            self.key.clear();
+        }
+    }
+
+    /// Begins the current string's text segment if it is still pending.
+    fn open_seg(&mut self) {
+        if !self.seg_pending {
+            return;
+        }
+        self.seg_pending = false;
+        if self.seg_is_value {
             let ctx_len = self.key.len();
             self.key.extend_from_slice(b": ");
             self.text.begin_segment(&self.key);
             self.key.truncate(ctx_len);
+        } else {
+            self.text.begin_segment(b"");
         }
+    }
+
+    /// Ends the current string's text segment (nothing to do if it never
+    /// began: nothing was fed).
+    fn close_seg(&mut self, m: &Matcher, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        if self.seg_pending {
+            self.seg_pending = false;
+            return Ok(());
+        }
+        self.text.end_segment(m, &mut self.scratch, events)
     }
 
     fn end_string(
@@ -587,7 +676,7 @@ impl JsonScanner {
             // Keys are scanned as text too, then looked up for field rules.
             self.tok = Tok::Str { key: false };
             let n = events.len();
-            self.text.end_segment(m, &mut self.scratch, events)?;
+            self.close_seg(m, events)?;
             self.fix_offsets(events, n);
             escape_into(&self.scratch, out);
             self.scratch.clear();
@@ -606,7 +695,7 @@ impl JsonScanner {
             self.write_field_value(m, rule, out, events);
         } else {
             let n = events.len();
-            self.text.end_segment(m, &mut self.scratch, events)?;
+            self.close_seg(m, events)?;
             self.fix_offsets(events, n);
             escape_into(&self.scratch, out);
             self.scratch.clear();
@@ -858,8 +947,9 @@ impl JsonScanner {
                 self.token_start = self.offset;
                 self.key.clear();
                 self.key_overflow = false;
-                // Keys are text too; context is the previous key, if any.
-                self.text.begin_segment(b"");
+                // Keys are text too, scanned without context.
+                self.seg_pending = true;
+                self.seg_is_value = false;
                 Ok(true)
             }
             Expect::Colon => {

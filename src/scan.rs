@@ -228,6 +228,22 @@ fn find_trigger(hay: &[u8], digits: bool, extra: &[u8; 4]) -> Option<usize> {
     hay[i..].iter().position(|&b| is(b)).map(|p| i + p)
 }
 
+/// Whether `text`, scanned as one whole segment, contains a trigger of any
+/// rule (a trigger byte or a trigger word). Without one no rule can match in
+/// it, so it can be released as it is.
+pub(crate) fn can_trigger(m: &Matcher, text: &[u8]) -> bool {
+    let mut extra = [0u8; 4];
+    let nextra = m.extra_bytes.len().min(4);
+    extra[..nextra].copy_from_slice(&m.extra_bytes[..nextra]);
+    for i in nextra..4 {
+        extra[i] = if nextra > 0 { extra[0] } else { b'0' };
+    }
+    if (m.digit_trigger || nextra > 0) && find_trigger(text, m.digit_trigger, &extra).is_some() {
+        return true;
+    }
+    m.keywords.as_ref().is_some_and(|ac| ac.is_match(text))
+}
+
 enum Step {
     Done,
     Suspend,
