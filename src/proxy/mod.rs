@@ -110,36 +110,41 @@ impl Shared {
 
     /// The configuration new requests use.
     pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        load(&self.config)
     }
 
     /// Swaps in a new configuration (routes, limits that apply per request).
     /// Listener addresses, TLS files and the upstream client are start-up
     /// settings and are not changed.
     pub fn set_config(&self, c: Arc<Config>) {
-        match self.config.write() {
-            Ok(mut g) => *g = c,
-            Err(poisoned) => *poisoned.into_inner() = c,
-        }
+        store(&self.config, c);
     }
 
     /// The rules new requests use.
     pub fn matcher(&self) -> Arc<Matcher> {
-        match self.matcher.read() {
-            Ok(m) => m.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        load(&self.matcher)
     }
 
     /// Swaps in new rules; streams already running keep theirs.
     pub fn set_matcher(&self, m: Arc<Matcher>) {
-        match self.matcher.write() {
-            Ok(mut g) => *g = m,
-            Err(poisoned) => *poisoned.into_inner() = m,
-        }
+        store(&self.matcher, m);
+    }
+}
+
+/// Reads a swappable `Arc` (a poisoned lock still holds a valid value: the
+/// writer only assigns).
+fn load<T>(l: &RwLock<Arc<T>>) -> Arc<T> {
+    match l.read() {
+        Ok(v) => v.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// Replaces a swappable `Arc`.
+fn store<T>(l: &RwLock<Arc<T>>, v: Arc<T>) {
+    match l.write() {
+        Ok(mut g) => *g = v,
+        Err(poisoned) => *poisoned.into_inner() = v,
     }
 }
 
