@@ -263,10 +263,18 @@ pub fn classify(content_type: Option<&str>) -> Kind {
     let (top, sub) = mime.split_once('/').unwrap_or((mime.as_str(), ""));
     match (top, sub) {
         ("text", "event-stream") => Kind::Scan(Format::Sse),
-        ("application", "x-ndjson" | "ndjson" | "jsonl" | "x-jsonlines" | "jsonlines") => {
-            Kind::Scan(Format::Ndjson)
+        (
+            "application",
+            "x-ndjson" | "ndjson" | "jsonl" | "x-jsonlines" | "jsonlines" | "json-lines"
+            | "json-seq" | "x-json-stream",
+        ) => Kind::Scan(Format::Ndjson),
+        // JSON under any of its spellings (`+json`, `x-amz-json-1.1`,
+        // `text/json`) gets the JSON scanner and its field rules.
+        ("application" | "text", s)
+            if s == "json" || s.ends_with("+json") || s.contains("-json") || s == "x-json" =>
+        {
+            Kind::Scan(Format::Json)
         }
-        ("application", s) if s == "json" || s.ends_with("+json") => Kind::Scan(Format::Json),
         ("text", _) => Kind::Scan(Format::Text),
         ("application", s)
             if s == "xml"
@@ -298,10 +306,15 @@ fn wide_charset(content_type: Option<&str>) -> bool {
             p.strip_prefix("charset=")
                 .map(|c| c.trim_matches('"'))
                 .is_some_and(|c| {
+                    // Labels browsers decode as UTF-16/32 (WHATWG Encoding).
                     c.starts_with("utf-16")
                         || c.starts_with("utf-32")
-                        || c == "ucs-2"
-                        || c == "unicode"
+                        || c.starts_with("ucs-")
+                        || c.starts_with("iso-10646-ucs")
+                        || matches!(
+                            c,
+                            "unicode" | "csunicode" | "unicodefeff" | "unicodefffe" | "csucs4"
+                        )
                 })
         })
     })
@@ -547,15 +560,49 @@ pub async fn handle(
     set_forwarded(headers, peer, tls, orig_host, &rid);
     let req_ct = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let (mut parts, incoming) = req.into_parts();
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
     let limited = http_body_util::Limited::new(incoming, max_body as usize);
     let up_body: ProxyBody = if route.redact_requests && route.mode == Mode::Enforce {
-        match classify(req_ct.as_deref()) {
-            Kind::Scan(f) => {
+        // A request body that cannot be scanned is refused (415) on routes
+        // that redact requests: compressed, UTF-16/32, or a type the route's
+        // policy blocks. Only known binary types and `pass` go through.
+        let encoded = parts
+            .headers
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .any(|v| {
+                let v = String::from_utf8_lossy(v.as_bytes())
+                    .trim()
+                    .to_ascii_lowercase();
+                !v.is_empty() && v != "identity"
+            });
+        let kind = match classify(req_ct.as_deref()) {
+            Kind::Unknown => match route.unscannable {
+                Unscannable::Block => None,
+                Unscannable::Text => Some(Kind::Scan(Format::Text)),
+                Unscannable::Pass => Some(Kind::Binary),
+            },
+            k => Some(k),
+        };
+        let kind = match kind {
+            Some(Kind::Scan(_)) if encoded || wide_charset(req_ct.as_deref()) => None,
+            k => k,
+        };
+        match kind {
+            None => {
+                return Ok(h.done(
+                    &shared,
+                    error_response(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unscannable_request_body",
+                        &rid,
+                    ),
+                ));
+            }
+            Some(Kind::Scan(f)) => {
                 parts.headers.remove(header::CONTENT_LENGTH);
                 let ctx = Arc::new(StreamCtx {
                     route: route.name.clone(),
@@ -574,7 +621,7 @@ pub async fn handle(
                 let r = Redactor::new(matcher.clone(), f);
                 RedactBody::new(limited, None, Treatment::Scan(Box::new(r)), ctx).boxed_unsync()
             }
-            _ => limited.boxed_unsync(),
+            Some(_) => limited.boxed_unsync(),
         }
     } else {
         limited.boxed_unsync()
@@ -625,38 +672,85 @@ pub async fn handle(
         .with_label_values(&[&route.name])
         .observe(started.elapsed().as_secs_f64());
 
+    Ok(respond(&shared, &cfg, &route, &h, matcher, is_head, resp))
+}
+
+/// Turns an upstream response into the client's response: headers cleaned
+/// and redacted, the body classified, decoded and wrapped in the engine, or
+/// refused (502) when it cannot be scanned. Shared by plain requests and
+/// refused WebSocket upgrades.
+fn respond(
+    shared: &Shared,
+    cfg: &Config,
+    route: &Route,
+    h: &Handled,
+    matcher: Arc<Matcher>,
+    is_head: bool,
+    resp: Response<Incoming>,
+) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
+    // A transfer coding other than chunked (e.g. `gzip, chunked`) would reach
+    // the engine still compressed: refuse it rather than scan noise.
+    let odd_te = parts
+        .headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .to_ascii_lowercase()
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .any(|t| !t.is_empty() && t != "chunked");
     strip_hop_by_hop(&mut parts.headers);
-    if let Ok(v) = HeaderValue::from_str(&rid) {
+    if let Ok(v) = HeaderValue::from_str(&h.request_id) {
         parts.headers.insert("x-request-id", v);
     }
-    redact_headers(&matcher, &route, &mut parts.headers);
+    redact_headers(&matcher, route, &mut parts.headers);
     let status = parts.status;
     if is_head
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
         || status.is_informational()
     {
-        return Ok(h.done(&shared, Response::from_parts(parts, empty())));
+        return h.done(shared, Response::from_parts(parts, empty()));
     }
     if status == StatusCode::PARTIAL_CONTENT {
         // Range was stripped; a 206 anyway cannot be scanned safely.
-        return Ok(h.blocked(&shared, "range", StatusCode::BAD_GATEWAY, "bad_gateway"));
+        return h.blocked(shared, "range", StatusCode::BAD_GATEWAY, "bad_gateway");
     }
-    let ct = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    if odd_te {
+        return h.blocked(
+            shared,
+            "undecodable_encoding",
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+        );
+    }
+    // Several Content-Type headers are ambiguous (clients disagree on which
+    // one counts): refuse. Non-UTF-8 bytes are read lossily, never skipped.
+    let mut cts = parts.headers.get_all(header::CONTENT_TYPE).iter();
+    let ct = cts
+        .next()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if cts.next().is_some() {
+        return h.blocked(
+            shared,
+            "unscannable_type",
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+        );
+    }
     let kind = match classify(ct.as_deref()) {
         Kind::Unknown => match route.unscannable {
             Unscannable::Block => {
-                return Ok(h.blocked(
-                    &shared,
+                return h.blocked(
+                    shared,
                     "unscannable_type",
                     StatusCode::BAD_GATEWAY,
                     "bad_gateway",
-                ));
+                );
             }
             Unscannable::Text => Kind::Scan(Format::Text),
             Unscannable::Pass => Kind::Binary,
@@ -667,29 +761,34 @@ pub async fn handle(
     let (decoder, treatment, format) = match kind {
         Kind::Scan(f) => {
             if wide_charset(ct.as_deref()) {
-                return Ok(h.blocked(&shared, "charset", StatusCode::BAD_GATEWAY, "bad_gateway"));
+                return h.blocked(shared, "charset", StatusCode::BAD_GATEWAY, "bad_gateway");
             }
-            let enc = parts
+            // Every Content-Encoding header counts: "identity" plus "gzip"
+            // in two headers is two codings, which is refused.
+            let encs: Vec<String> = parts
                 .headers
-                .get(header::CONTENT_ENCODING)
-                .map(|v| v.to_str().unwrap_or("unreadable").to_string());
-            let decoder = match enc {
-                None => None,
-                Some(e) => match decode::for_encoding(
-                    &e,
+                .get_all(header::CONTENT_ENCODING)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            let decoder = if encs.is_empty() {
+                None
+            } else {
+                match decode::for_encoding(
+                    &encs.join(", "),
                     cfg.limits.max_decoded_body_bytes,
                     cfg.limits.max_compression_ratio,
                 ) {
                     Ok(d) => d,
                     Err(_) => {
-                        return Ok(h.blocked(
-                            &shared,
+                        return h.blocked(
+                            shared,
                             "undecodable_encoding",
                             StatusCode::BAD_GATEWAY,
                             "bad_gateway",
-                        ));
+                        );
                     }
-                },
+                }
             };
             for name in [
                 header::CONTENT_LENGTH,
@@ -709,20 +808,20 @@ pub async fn handle(
     };
     let ctx = Arc::new(StreamCtx {
         route: route.name.clone(),
-        request_id: rid,
+        request_id: h.request_id.clone(),
         direction: "response",
         format,
         observe,
         metrics: shared.metrics.clone(),
         audit: shared.audit.clone(),
         matcher,
-        started,
+        started: h.started,
         status: status.as_u16(),
         audit_failed: AtomicBool::new(false),
         record_request: true,
     });
     let body = RedactBody::new(body, decoder, treatment, ctx).boxed_unsync();
-    Ok(Response::from_parts(parts, body))
+    Response::from_parts(parts, body)
 }
 
 /// Whether an upstream request failed because the client's streamed body

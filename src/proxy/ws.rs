@@ -5,17 +5,15 @@
 //! requests) are redacted whole (fragmented messages are reassembled first);
 //! a message over the size limit closes both sides with 1009.
 
-use super::{body::RedactBody, body::Treatment, error_response, ProxyBody, Shared, StreamCtx};
+use super::{error_response, ProxyBody, Shared};
 use crate::config::{Mode, Route, Unscannable};
 use crate::{Format, Matcher};
 use futures_util::{SinkExt, StreamExt};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -55,6 +53,7 @@ pub async fn proxy(
     peer: SocketAddr,
     tls: bool,
 ) -> Response<ProxyBody> {
+    let started = Instant::now();
     let cfg = shared.config();
     let base = &cfg.upstream;
     let path_q = req
@@ -79,6 +78,18 @@ pub async fn proxy(
     super::strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     headers.remove("sec-websocket-extensions");
+    // As for plain requests: whole representations only, and only codings
+    // scrim decodes (the upstream may answer without upgrading).
+    headers.remove(header::RANGE);
+    headers.remove(header::IF_RANGE);
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static(if cfg.upstream_compression {
+            "gzip, deflate, br, zstd"
+        } else {
+            "identity"
+        }),
+    );
     super::set_forwarded(&mut headers, peer, tls, host, &rid);
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -108,44 +119,15 @@ pub async fn proxy(
     };
     let matcher = shared.matcher();
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // The upstream refused the upgrade: relay its answer, scanned.
-        let (mut parts, body) = resp.into_parts();
-        let decoder = match parts.headers.get(header::CONTENT_ENCODING) {
-            None => None,
-            Some(v) => match super::decode::for_encoding(
-                v.to_str().unwrap_or("unreadable"),
-                cfg.limits.max_decoded_body_bytes,
-                cfg.limits.max_compression_ratio,
-            ) {
-                Ok(d) => d,
-                // Never relay bytes that cannot be scanned.
-                Err(_) => return error_response(StatusCode::BAD_GATEWAY, "bad_gateway", &rid),
-            },
-        };
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.remove(header::CONTENT_ENCODING);
-        super::strip_hop_by_hop(&mut parts.headers);
-        super::redact_headers(&matcher, &route, &mut parts.headers);
-        if let Ok(v) = HeaderValue::from_str(&rid) {
-            parts.headers.insert("x-request-id", v);
-        }
-        let ctx = Arc::new(StreamCtx {
+        // The upstream refused the upgrade (or ignored it): its answer is a
+        // plain response and gets exactly the plain-response treatment.
+        let h = super::Handled {
             route: route.name.clone(),
             request_id: rid.clone(),
-            direction: "response",
-            format: "text",
+            started,
             observe: route.mode == Mode::Observe,
-            metrics: shared.metrics.clone(),
-            audit: shared.audit.clone(),
-            matcher: matcher.clone(),
-            started: Instant::now(),
-            status: parts.status.as_u16(),
-            audit_failed: AtomicBool::new(false),
-            record_request: true,
-        });
-        let r = crate::Redactor::new(matcher, Format::Text);
-        let body = RedactBody::new(body, decoder, Treatment::Scan(Box::new(r)), ctx).boxed_unsync();
-        return Response::from_parts(parts, body);
+        };
+        return super::respond(&shared, &cfg, &route, &h, matcher, false, resp);
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
     let client_upgrade = hyper::upgrade::on(&mut req);
