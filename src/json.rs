@@ -104,6 +104,8 @@ pub struct JsonScanner {
     /// says whether its context is the current key.
     seg_pending: bool,
     seg_is_value: bool,
+    /// Poison mode inside a string: the previous byte was a backslash.
+    poison_esc: bool,
     /// After falling back to text: document offset minus text-scanner
     /// offset (wrapping), so text redactions report document offsets.
     fb_shift: u64,
@@ -270,6 +272,7 @@ impl JsonScanner {
             key_overflow: false,
             seg_pending: false,
             seg_is_value: false,
+            poison_esc: false,
             fb_shift: 0,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
@@ -418,7 +421,19 @@ impl JsonScanner {
             return chunk;
         };
         let end = if string {
-            chunk.iter().position(|&b| b == b'"')
+            // The value's end is the next quote that is not escaped.
+            let mut end = None;
+            for (i, &b) in chunk.iter().enumerate() {
+                if self.poison_esc {
+                    self.poison_esc = false;
+                } else if b == b'\\' {
+                    self.poison_esc = true;
+                } else if b == b'"' {
+                    end = Some(i);
+                    break;
+                }
+            }
+            end
         } else {
             chunk
                 .iter()
@@ -534,7 +549,18 @@ impl JsonScanner {
                 self.number = num;
                 self.number.clear();
             }
-            _ => self.begin_fallback(self.offset),
+            _ => {
+                // A value under a field key that does not even start as JSON
+                // (`'1234'`, a form feed, `+12`) is still that field's value.
+                if self.expect == Expect::Value {
+                    if let Some(rule) = self.field_active() {
+                        self.value.clear();
+                        self.value_overflow = false;
+                        self.poison = Some((rule, false));
+                    }
+                }
+                self.begin_fallback(self.offset)
+            }
         }
         self.tok = Tok::None;
         Ok(())
@@ -727,7 +753,8 @@ impl JsonScanner {
                     || (!(self.top_done && self.stack.is_empty() && !self.allow_sequence)
                         && matches!(
                             b,
-                            b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+                            b'{' | b'[' | b'"' | b'-' | b'0'
+                                ..=b'9' | b't' | b'f' | b'n' | b'N' | b'I'
                         ))
             }
             Expect::KeyOrEnd => b == b'"' || b == b'}',
@@ -843,6 +870,13 @@ impl JsonScanner {
                     self.number.push(b);
                     return Ok(true);
                 }
+                if b == b'I' && self.number == b"-" {
+                    // -Infinity: a literal after all.
+                    self.number.clear();
+                    out.extend_from_slice(b"-I");
+                    self.tok = Tok::Literal(b"-Infinity", 2);
+                    return Ok(true);
+                }
                 if !number_is_valid(&self.number) {
                     return Ok(false);
                 }
@@ -891,6 +925,16 @@ impl JsonScanner {
                 if self.expect == Expect::ValueOrEnd && b == b']' {
                     return Ok(self.close(b, out));
                 }
+                // A UTF-8 byte-order mark before the document (browsers'
+                // JSON readers skip it) is passed through.
+                if self.offset < 3
+                    && !self.top_done
+                    && self.stack.is_empty()
+                    && [0xEF, 0xBB, 0xBF][self.offset as usize] == b
+                {
+                    out.push(b);
+                    return Ok(true);
+                }
                 if self.top_done && self.stack.is_empty() && !self.allow_sequence {
                     return Ok(false);
                 }
@@ -922,10 +966,15 @@ impl JsonScanner {
                         self.number.clear();
                         self.number.push(b);
                     }
-                    b't' | b'f' | b'n' => {
+                    b't' | b'f' | b'n' | b'N' | b'I' => {
+                        // NaN and Infinity are not JSON, but common enough
+                        // (Python, JavaScript writers) not to give up on the
+                        // document's structure for them.
                         let lit: &'static [u8] = match b {
                             b't' => b"true",
                             b'f' => b"false",
+                            b'N' => b"NaN",
+                            b'I' => b"Infinity",
                             _ => b"null",
                         };
                         out.push(b);
@@ -1025,7 +1074,12 @@ impl JsonScanner {
                     self.esc = Esc::Backslash;
                     Ok(true)
                 }
-                0..=0x1f => Ok(false),
+                0..=0x1f => {
+                    // A raw control byte is not valid JSON, but it is plainly
+                    // string content: keep the structure (it is re-escaped).
+                    self.string_bytes(m, &[b], out, events)?;
+                    Ok(true)
+                }
                 _ => {
                     self.string_bytes(m, &[b], out, events)?;
                     Ok(true)

@@ -749,9 +749,18 @@ fn assert_malformed(input: &str, want: &str) {
 fn malformed_json_scanned_as_text() {
     assert_malformed("not json 4111111111111111", "not json ************1111");
     assert_malformed(r#"{"a":1} 4111111111111111"#, r#"{"a":1} ************1111"#);
-    assert_malformed(
-        "{\"a\":\"x\u{1} 4111 1111 1111 1111\"}",
-        "{\"a\":\"x\u{1} **** **** **** 1111\"}",
+    // A raw control byte inside a string keeps the structure (it is
+    // re-escaped), so it is not a malformation any more (review finding).
+    let m = std::sync::Arc::new(scrim::Matcher::builtin().unwrap());
+    let (out, _) = scrim::redact_all(
+        &m,
+        Format::Json,
+        "{\"a\":\"x\u{1} 4111 1111 1111 1111\"}".as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\"a\":\"x\\u0001 **** **** **** 1111\"}"
     );
     // A number followed by a non-JSON byte is rescanned as text with it.
     assert_malformed(r#"{"a": 4111111111111111 x"#, r#"{"a": ************1111 x"#);
@@ -1212,5 +1221,31 @@ fn split_invariance_sse_and_ndjson() {
     assert_split_invariant(
         Format::Ndjson,
         b"{\"a\":\"4111 1111 1111 1111\"}\n{\"pan\":5555555555554444}\r\n\"x\"\n",
+    );
+}
+
+/// Review findings (issue 3): common JSON deviations keep the structure, so
+/// field rules still apply, and a broken field value stays masked to its end.
+#[test]
+fn json_deviations_keep_field_rules() {
+    let m = std::sync::Arc::new(scrim::Matcher::builtin().unwrap());
+    let run = |input: &[u8]| {
+        String::from_utf8(scrim::redact_all(&m, scrim::Format::Json, input).unwrap().0).unwrap()
+    };
+    assert_eq!(
+        run(b"\xef\xbb\xbf{\"password\":\"hunter2\",\"n\":NaN,\"m\":-Infinity,\"i\":Infinity}"),
+        "\u{feff}{\"password\":\"[REDACTED]\",\"n\":NaN,\"m\":-Infinity,\"i\":Infinity}"
+    );
+    assert_eq!(
+        run(b"{\"note\":\"a\tb\",\"ssn\":\"078051120\"}"),
+        "{\"note\":\"a\\tb\",\"ssn\":\"[SSN]\"}"
+    );
+    assert_eq!(
+        run(br#"{"password":"ab\qc\"hunter2secret"}"#),
+        r#"{"password":"[REDACTED]"}"#
+    );
+    assert_eq!(
+        run(b"{\"accountNumber\": '12345678', \"x\": 1}"),
+        "{\"accountNumber\": '****5678', \"x\": 1}"
     );
 }

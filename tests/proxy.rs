@@ -1676,3 +1676,71 @@ async fn unmatched_paths_fall_back_to_the_default_policy() {
         assert_clean(&got, TEXT_COVERED);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Review findings (issue 4): fail-open paths that must stay closed.
+
+/// Upgrade headers on a plain request must not switch off the plain
+/// response path: JSON field rules apply, Range is stripped and a 206 is
+/// refused, a wide charset is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_headers_do_not_bypass_the_response_checks() {
+    let up = upstream(|req| async move {
+        let ranged = req.headers().contains_key("range");
+        match req.uri().path() {
+            "/json" => response(
+                200,
+                Some("application/json"),
+                r#"{"password":"hunter2","card":"4111111111111111"}"#,
+            ),
+            "/wide" => response(200, Some("text/plain; charset=unicodefeff"), "x"),
+            _ if ranged => response(206, Some("text/plain"), "41111111"),
+            _ => response(200, Some("text/plain"), "ok"),
+        }
+    })
+    .await;
+    let s = scrim(&up.url(), "").await;
+    let upgrade = |path: &str, range: bool| {
+        let mut r = req("GET", path)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket");
+        if range {
+            r = r.header("range", "bytes=0-7");
+        }
+        r.body(Full::default()).expect("request")
+    };
+    let got = send(s.proxy_addr, upgrade("/json", false)).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.text(),
+        r#"{"password":"[REDACTED]","card":"************1111"}"#
+    );
+    assert_clean(&got, &["hunter2", "4111111111111111"]);
+    let got = send(s.proxy_addr, upgrade("/text", true)).await;
+    assert_eq!(got.status, 200, "Range must not reach upstream");
+    assert_eq!(got.text(), "ok");
+    let got = send(s.proxy_addr, upgrade("/wide", false)).await;
+    assert_eq!(got.status, 502);
+}
+
+/// Two Content-Encoding headers (identity, then gzip) are two codings: the
+/// body is refused, never forwarded as gzip the engine could not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_content_encoding_headers_are_refused() {
+    let (addr, _) = raw_upstream(|mut s| async move {
+        let _ = read_head(&mut s).await;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"card 4111 1111 1111 1111").expect("gzip");
+        let body = gz.finish().expect("gzip");
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-encoding: identity\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&body).await;
+    })
+    .await;
+    let s = scrim(&format!("http://{addr}"), "").await;
+    let got = get(s.proxy_addr, "/").await;
+    assert_eq!(got.status, 502);
+}

@@ -48,6 +48,8 @@ pub struct RedactBody<B> {
     state: State,
     /// Bytes seen so far, to check a BOM at the start.
     seen: u64,
+    /// The first (up to 4) bytes seen.
+    head: [u8; 4],
     _inflight: InflightGuard,
 }
 
@@ -87,6 +89,7 @@ impl<B> RedactBody<B> {
             events: Vec::new(),
             state: State::Streaming,
             seen: 0,
+            head: [0; 4],
             _inflight: guard,
         }
     }
@@ -163,12 +166,14 @@ impl<B> RedactBody<B> {
             None => data,
         };
         if self.seen < 4 && !bytes.is_empty() && matches!(self.treatment, Treatment::Scan(_)) {
-            // A UTF-16/32 body cannot be scanned as bytes: fail closed.
-            let head = &bytes[..bytes.len().min(4)];
-            if head.starts_with(&[0xFF, 0xFE])
-                || head.starts_with(&[0xFE, 0xFF])
-                || head.starts_with(&[0, 0, 0xFE, 0xFF])
-            {
+            // A UTF-16/32 body cannot be scanned as bytes: fail closed. The
+            // first bytes are collected across chunks (a BOM may be split).
+            let have = self.seen as usize;
+            let take = (4 - have).min(bytes.len());
+            self.head[have..have + take].copy_from_slice(&bytes[..take]);
+            let head = &self.head[..have + take];
+            let bom = |p: &[u8]| head.len() >= p.len() && head.starts_with(p);
+            if bom(&[0xFF, 0xFE]) || bom(&[0xFE, 0xFF]) || bom(&[0, 0, 0xFE, 0xFF]) {
                 return Err("charset");
             }
         }

@@ -161,6 +161,15 @@ pub async fn proxy(
     out
 }
 
+/// Redacts a control-frame payload (at most 125 bytes): masked text, or
+/// nothing when it cannot be scanned or does not fit.
+fn control_text(m: &Arc<Matcher>, payload: &[u8]) -> String {
+    match crate::redact_all(m, Format::Text, payload) {
+        Ok((out, _)) if out.len() <= 123 => String::from_utf8(out).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 fn close(code: CloseCode, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
         code,
@@ -241,7 +250,14 @@ async fn relay<C, U>(
                             Err(_) => return,
                         },
                     },
-                    Message::Close(f) => { let _ = client.send(Message::Close(f)).await; return; }
+                    Message::Close(f) => {
+                        let f = f.map(|f| CloseFrame { code: f.code, reason: control_text(&m, f.reason.as_bytes()).into() });
+                        let _ = client.send(Message::Close(f)).await;
+                        return;
+                    }
+                    // Control payloads are text a client may show too.
+                    Message::Ping(p) => Message::Ping(control_text(&m, &p).into_bytes().into()),
+                    Message::Pong(p) => Message::Pong(control_text(&m, &p).into_bytes().into()),
                     other => other,
                 };
                 if client.send(fwd).await.is_err() { return; }
