@@ -678,6 +678,8 @@ impl Config {
     /// The route for a request.
     pub fn route(&self, host: Option<&str>, path: &str) -> &Route {
         let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
+        let path = normalize_path(path);
+        let path = path.as_str();
         self.routes
             .iter()
             .find(|r| {
@@ -690,6 +692,43 @@ impl Config {
     }
 }
 
+/// The path as an origin server is likely to read it, for route matching
+/// only: percent-escapes decoded, `;params` dropped, empty and `.` segments
+/// removed, `..` resolved. So `/api//%74ranscripts/./7;x=1` takes the route
+/// of `/api/transcripts/7` instead of falling through to another route.
+pub fn normalize_path(path: &str) -> String {
+    let raw = path.as_bytes();
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if raw[i] == b'%' && i + 2 < raw.len() {
+            if let (Some(h), Some(l)) = (hex(raw[i + 1]), hex(raw[i + 2])) {
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(raw[i]);
+        i += 1;
+    }
+    let decoded = String::from_utf8_lossy(&decoded);
+    let mut segs: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        let seg = seg.split(';').next().unwrap_or("");
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segs.pop();
+            }
+            s => segs.push(s),
+        }
+    }
+    let mut out = String::from("/");
+    out.push_str(&segs.join("/"));
+    out
+}
+
 fn errs_push(err: &mut impl FnMut(&str, String), line: usize, name: &str, msg: String) {
     err("route", format!("line {line}, route {name:?}: {msg}"));
 }
@@ -697,6 +736,27 @@ fn errs_push(err: &mut impl FnMut(&str, String), line: usize, name: &str, msg: S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_paths_are_normalized() {
+        assert_eq!(
+            normalize_path("/api//%74ranscripts/./7;x=1"),
+            "/api/transcripts/7"
+        );
+        assert_eq!(normalize_path("/a/b/../c/"), "/a/c");
+        assert_eq!(normalize_path("/../x"), "/x");
+        assert_eq!(normalize_path("/%zz/%2"), "/%zz/%2");
+        let src = include_str!("../deploy/scrim.toml");
+        let c = Config::parse("deploy/scrim.toml", src, &Overrides::default()).unwrap();
+        for p in [
+            "/api//transcripts/7",
+            "/api/./transcripts/7",
+            "/api/%74ranscripts/7",
+            "/api/transcripts;x=1/7",
+        ] {
+            assert_eq!(c.route(None, p).name, "transcripts", "{p}");
+        }
+    }
 
     #[test]
     fn durations() {
