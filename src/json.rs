@@ -21,6 +21,8 @@ pub const MAX_DEPTH: usize = 256;
 pub const MAX_NUMBER: usize = 256;
 /// Longest value kept for a field rule's mask; longer values get a label.
 pub const MAX_FIELD_VALUE: usize = 1024;
+/// Bytes of preceding strings kept as context for the next value.
+const RECENT: usize = 48;
 /// Longest key remembered for field rules and context.
 const MAX_KEY: usize = 128;
 
@@ -106,6 +108,10 @@ pub struct JsonScanner {
     seg_is_value: bool,
     /// Poison mode inside a string: the previous byte was a backslash.
     poison_esc: bool,
+    /// The last [`RECENT`] decoded bytes of the document's preceding keys
+    /// and string values, space-separated: the context of the next value,
+    /// so `{"label":"Available balance","amount":"$12.00"}` is confirmed.
+    recent: Vec<u8>,
     /// After falling back to text: document offset minus text-scanner
     /// offset (wrapping), so text redactions report document offsets.
     fb_shift: u64,
@@ -273,6 +279,7 @@ impl JsonScanner {
             seg_pending: false,
             seg_is_value: false,
             poison_esc: false,
+            recent: Vec::with_capacity(2 * RECENT),
             fb_shift: 0,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
@@ -331,6 +338,7 @@ impl JsonScanner {
                         if let Tok::Str { key: true } = self.tok {
                             self.push_key(s);
                         }
+                        self.note_recent(s);
                         out.extend_from_slice(s);
                     } else {
                         self.string_bytes(m, s, out, events)?;
@@ -589,6 +597,7 @@ impl JsonScanner {
         }
         let n = events.len();
         self.open_seg();
+        self.note_recent(bytes);
         self.text.feed(m, bytes, &mut self.scratch, events)?;
         self.fix_offsets(events, n);
         escape_into(&self.scratch, out);
@@ -663,6 +672,16 @@ impl JsonScanner {
         }
     }
 
+    /// Remembers decoded string bytes as context for later values.
+    fn note_recent(&mut self, bytes: &[u8]) {
+        let tail = &bytes[bytes.len().saturating_sub(RECENT)..];
+        self.recent.extend_from_slice(tail);
+        if self.recent.len() > RECENT {
+            let cut = self.recent.len() - RECENT;
+            self.recent.drain(..cut);
+        }
+    }
+
     /// Begins the current string's text segment if it is still pending.
     fn open_seg(&mut self) {
         if !self.seg_pending {
@@ -670,10 +689,8 @@ impl JsonScanner {
         }
         self.seg_pending = false;
         if self.seg_is_value {
-            let ctx_len = self.key.len();
-            self.key.extend_from_slice(b": ");
-            self.text.begin_segment(&self.key);
-            self.key.truncate(ctx_len);
+            // Context: the preceding strings, which end with this key.
+            self.text.begin_segment(&self.recent);
         } else {
             self.text.begin_segment(b"");
         }
@@ -698,6 +715,7 @@ impl JsonScanner {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
+        self.note_recent(if key { b": " } else { b" " });
         if key {
             // Keys are scanned as text too, then looked up for field rules.
             self.tok = Tok::Str { key: false };

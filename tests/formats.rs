@@ -1249,3 +1249,23 @@ fn json_deviations_keep_field_rules() {
         "{\"accountNumber\": '****5678', \"x\": 1}"
     );
 }
+
+/// Review finding (issue 3): a label in one JSON string confirms a value in
+/// the next (context words reach back across the document's strings), in
+/// any chunking; a price with no such word stays.
+#[test]
+fn json_context_crosses_strings() {
+    let m = std::sync::Arc::new(scrim::Matcher::builtin().unwrap());
+    let input = br#"[{"label":"SSN","value":"219456789"},{"label":"Available balance","amount":"$12,345.67"},{"product":"headset","price":"$49.99"}]"#;
+    let want = r#"[{"label":"SSN","value":"*********"},{"label":"Available balance","amount":"[BALANCE]"},{"product":"headset","price":"$49.99"}]"#;
+    let (out, _) = scrim::redact_all(&m, scrim::Format::Json, input).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+    for at in 0..=input.len() {
+        let mut r = scrim::Redactor::new(m.clone(), scrim::Format::Json);
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        r.feed(&input[..at], &mut out, &mut ev).unwrap();
+        r.feed(&input[at..], &mut out, &mut ev).unwrap();
+        r.finish(&mut out, &mut ev).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), want, "split at {at}");
+    }
+}
