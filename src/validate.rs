@@ -53,23 +53,27 @@ impl CardBrand {
 
 /// Collect the ASCII digits of `candidate` into `out` and return them.
 ///
-/// The separators `b' '`, `b'-'`, `b'.'` and `b'\t'` are skipped wherever
-/// they appear (only ASCII is handled; a UTF-8 no-break space is rejected
-/// like any other byte). Returns `None` if any other non-digit byte appears
+/// The separators `b' '`, `b'-'`, `b'.'`, `b'\t'` and the UTF-8 no-break
+/// space (C2 A0) are skipped wherever they appear. Returns `None` if any other non-digit byte appears
 /// or if there are more digits than `out` can hold (40). An input with no
 /// digits yields `Some` of an empty slice.
 pub fn digits<'a>(candidate: &[u8], out: &'a mut [u8; 40]) -> Option<&'a [u8]> {
     let mut n = 0usize;
-    for &b in candidate {
-        match b {
+    let mut i = 0;
+    while i < candidate.len() {
+        match candidate[i] {
             b'0'..=b'9' => {
                 // `get_mut` turns "too many digits" into None instead of a panic.
-                *out.get_mut(n)? = b;
+                *out.get_mut(n)? = candidate[i];
                 n += 1;
             }
             b' ' | b'-' | b'.' | b'\t' => {}
+            // U+00A0 NO-BREAK SPACE (UTF-8 C2 A0), a common group separator
+            // in formatted numbers.
+            0xC2 if candidate.get(i + 1) == Some(&0xA0) => i += 1,
             _ => return None,
         }
+        i += 1;
     }
     out.get(..n)
 }
@@ -529,8 +533,12 @@ mod tests {
         assert_eq!(digits(b" - ", &mut buf), Some(&b""[..]));
         assert_eq!(digits(b"4111/1111", &mut buf), None);
         assert_eq!(digits(b"4111x", &mut buf), None);
-        // UTF-8 no-break space is not a recognised separator.
-        assert_eq!(digits("4111\u{a0}1111".as_bytes(), &mut buf), None);
+        // UTF-8 no-break space is a separator; a lone 0xC2 is not.
+        assert_eq!(
+            digits("4111\u{a0}1111".as_bytes(), &mut buf),
+            Some(&b"41111111"[..])
+        );
+        assert_eq!(digits(b"4111\xc21111", &mut buf), None);
         let forty = [b'7'; 40];
         assert_eq!(digits(&forty, &mut buf), Some(&forty[..]));
         let forty_one = [b'7'; 41];
