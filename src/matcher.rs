@@ -1311,6 +1311,23 @@ impl Matcher {
         p
     }
 
+    /// The non-digit trigger bytes as the gate tests them: exactly four,
+    /// padded by repeating a real trigger (or a digit) so padding adds
+    /// nothing. Compilation refuses more than four.
+    pub(crate) fn gate_bytes(&self) -> [u8; 4] {
+        let mut extra = [0u8; 4];
+        let n = self.extra_bytes.len().min(4);
+        extra[..n].copy_from_slice(&self.extra_bytes[..n]);
+        let pad = if n > 0 { extra[0] } else { b'0' };
+        extra[n..].fill(pad);
+        extra
+    }
+
+    /// Whether any rule is triggered by bytes at all.
+    pub(crate) fn byte_gate(&self) -> bool {
+        self.digit_trigger || !self.extra_bytes.is_empty()
+    }
+
     /// Whether `tail` (ASCII case-insensitively) is a proper prefix of some
     /// trigger word (a whole word is found by the automaton itself).
     pub(crate) fn is_keyword_prefix(&self, tail: &[u8]) -> bool {

@@ -232,13 +232,7 @@ fn find_trigger(hay: &[u8], digits: bool, extra: &[u8; 4]) -> Option<usize> {
 /// rule (a trigger byte or a trigger word). Without one no rule can match in
 /// it, so it can be released as it is.
 pub(crate) fn can_trigger(m: &Matcher, text: &[u8]) -> bool {
-    let mut extra = [0u8; 4];
-    let nextra = m.extra_bytes.len().min(4);
-    extra[..nextra].copy_from_slice(&m.extra_bytes[..nextra]);
-    for i in nextra..4 {
-        extra[i] = if nextra > 0 { extra[0] } else { b'0' };
-    }
-    if (m.digit_trigger || nextra > 0) && find_trigger(text, m.digit_trigger, &extra).is_some() {
+    if m.byte_gate() && find_trigger(text, m.digit_trigger, &m.gate_bytes()).is_some() {
         return true;
     }
     m.keywords.as_ref().is_some_and(|ac| ac.is_match(text))
@@ -446,14 +440,8 @@ impl TextScanner {
         let len = self.buf.len();
         self.run_filter(m, cache)?;
         let t_end = self.collect_all_words(m, eos).min(len);
-        let mut extra = [0u8; 4];
-        let nextra = m.extra_bytes.len().min(4);
-        extra[..nextra].copy_from_slice(&m.extra_bytes[..nextra]);
-        for i in nextra..4 {
-            // Padding repeats a real trigger (or a digit) so it adds nothing.
-            extra[i] = if nextra > 0 { extra[0] } else { b'0' };
-        }
-        let byte_gate = m.digit_trigger || nextra > 0;
+        let extra = m.gate_bytes();
+        let byte_gate = m.byte_gate();
         let mut kw_i = 0;
         let mut pos = self.trig_pos;
         let mut stop = t_end;

@@ -543,21 +543,7 @@ pub async fn handle(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     let headers = req.headers_mut();
-    strip_hop_by_hop(headers);
-    headers.remove(header::HOST);
-    // Ranges of a body that gets redacted could start or end inside a card
-    // number; scrim always fetches whole representations.
-    headers.remove(header::RANGE);
-    headers.remove(header::IF_RANGE);
-    headers.insert(
-        header::ACCEPT_ENCODING,
-        HeaderValue::from_static(if cfg.upstream_compression {
-            "gzip, deflate, br, zstd"
-        } else {
-            "identity"
-        }),
-    );
-    set_forwarded(headers, peer, tls, orig_host, &rid);
+    upstream_headers(headers, &cfg, peer, tls, orig_host, &rid);
     let req_ct = headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -822,6 +808,34 @@ fn respond(
     });
     let body = RedactBody::new(body, decoder, treatment, ctx).boxed_unsync();
     Response::from_parts(parts, body)
+}
+
+/// Prepares a client's request headers for the upstream: hop-by-hop and
+/// Host dropped, Range/If-Range stripped (a range of a redacted body could
+/// start or end inside a card number, so whole representations only),
+/// Accept-Encoding limited to what scrim decodes, X-Forwarded-* and the
+/// request id set. Used for plain requests and WebSocket upgrades alike.
+fn upstream_headers(
+    headers: &mut HeaderMap,
+    cfg: &Config,
+    peer: SocketAddr,
+    tls: bool,
+    orig_host: Option<HeaderValue>,
+    rid: &str,
+) {
+    strip_hop_by_hop(headers);
+    headers.remove(header::HOST);
+    headers.remove(header::RANGE);
+    headers.remove(header::IF_RANGE);
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static(if cfg.upstream_compression {
+            "gzip, deflate, br, zstd"
+        } else {
+            "identity"
+        }),
+    );
+    set_forwarded(headers, peer, tls, orig_host, rid);
 }
 
 /// Whether an upstream request failed because the client's streamed body

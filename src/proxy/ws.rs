@@ -75,22 +75,9 @@ pub async fn proxy(
     // itself is re-added), X-Forwarded-* and the request id set once.
     let mut headers = req.headers().clone();
     let host = headers.get(header::HOST).cloned();
-    super::strip_hop_by_hop(&mut headers);
-    headers.remove(header::HOST);
+    // As for plain requests (the upstream may answer without upgrading).
+    super::upstream_headers(&mut headers, &cfg, peer, tls, host, &rid);
     headers.remove("sec-websocket-extensions");
-    // As for plain requests: whole representations only, and only codings
-    // scrim decodes (the upstream may answer without upgrading).
-    headers.remove(header::RANGE);
-    headers.remove(header::IF_RANGE);
-    headers.insert(
-        header::ACCEPT_ENCODING,
-        HeaderValue::from_static(if cfg.upstream_compression {
-            "gzip, deflate, br, zstd"
-        } else {
-            "identity"
-        }),
-    );
-    super::set_forwarded(&mut headers, peer, tls, host, &rid);
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     let mut up = Request::new(super::empty());
