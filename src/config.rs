@@ -14,6 +14,11 @@ pub enum Mode {
     Enforce,
     /// Count and audit what would be redacted; bodies pass unchanged.
     Observe,
+    /// Pass-through: bodies and headers are not scanned at all (for routes
+    /// that carry nothing sensitive, such as static assets). Counted in
+    /// `scrim_unscanned_bytes_total{reason="route_pass"}` and flagged by
+    /// the `scrim_route_pass` gauge and /readyz.
+    Pass,
 }
 
 /// What to do with a body whose content type scrim cannot scan.
@@ -36,7 +41,7 @@ pub struct Route {
     pub path_prefix: String,
     /// Host to match (without port), if any.
     pub host: Option<String>,
-    /// Enforce or observe.
+    /// Enforce, observe or pass.
     pub mode: Mode,
     /// Also redact request bodies (client → CRM).
     pub redact_requests: bool,
@@ -273,6 +278,7 @@ struct RawLog {
 #[serde(deny_unknown_fields)]
 struct RawRoute {
     name: String,
+    #[serde(default = "root_prefix")]
     path_prefix: String,
     #[serde(default)]
     host: Option<String>,
@@ -284,6 +290,11 @@ struct RawRoute {
     unscannable: Option<String>,
     #[serde(default)]
     redact_headers: Vec<String>,
+}
+
+/// `path_prefix` left out: the route covers every path.
+fn root_prefix() -> String {
+    "/".into()
 }
 
 /// Command-line values that override the file.
@@ -573,11 +584,27 @@ impl Config {
             let mode = match r.mode.as_deref() {
                 None | Some("enforce") => Mode::Enforce,
                 Some("observe") => Mode::Observe,
+                Some("pass") => Mode::Pass,
                 Some(o) => {
-                    rerr(format!("mode {o:?}: expected \"enforce\" or \"observe\""));
+                    rerr(format!(
+                        "mode {o:?}: expected \"enforce\", \"observe\" or \"pass\""
+                    ));
                     Mode::Enforce
                 }
             };
+            // A pass route scans nothing; settings that promise scanning
+            // would mislead whoever reads the config.
+            if mode == Mode::Pass {
+                if r.redact_requests {
+                    rerr("redact_requests = true cannot apply on a mode = \"pass\" route (it scans nothing)".into());
+                }
+                if !r.redact_headers.is_empty() {
+                    rerr(
+                        "redact_headers cannot apply on a mode = \"pass\" route (it scans nothing)"
+                            .into(),
+                    );
+                }
+            }
             let unscannable = match r.unscannable.as_deref() {
                 None | Some("text") => Unscannable::Text,
                 Some("block") => Unscannable::Block,
@@ -602,7 +629,13 @@ impl Config {
                     .clone()
                     .filter(|h| !h.is_empty())
                     .map(|h| h.to_ascii_lowercase()),
-                mode: if ov.observe { Mode::Observe } else { mode },
+                // --observe turns enforcing routes to observe; pass routes
+                // stay unscanned.
+                mode: if ov.observe && mode == Mode::Enforce {
+                    Mode::Observe
+                } else {
+                    mode
+                },
                 redact_requests: r.redact_requests,
                 unscannable,
                 redact_headers: r
@@ -805,6 +838,39 @@ mod tests {
         let c = Config::parse("t.toml", src, &Overrides::default()).unwrap();
         assert_eq!(c.routes.len(), 1);
         assert_eq!(c.route(None, "/x").name, "all");
+    }
+
+    #[test]
+    fn pass_routes_refuse_scanning_settings_and_stay_pass_under_observe() {
+        let src = "[server]\nupstream = \"http://127.0.0.1:1\"\n\
+                   [[route]]\nname = \"assets\"\npath_prefix = \"/static\"\nmode = \"pass\"\n\
+                   redact_requests = true\nredact_headers = [\"x-email\"]\n";
+        let errs = Config::parse("t.toml", src, &Overrides::default()).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("t.toml: [route] line 3, route \"assets\": redact_requests = true"),
+            "{errs:#?}"
+        );
+        assert!(errs[1].contains("redact_headers cannot apply"), "{errs:#?}");
+        let src = "[server]\nupstream = \"http://127.0.0.1:1\"\n\
+                   [[route]]\nname = \"assets\"\npath_prefix = \"/static\"\nmode = \"pass\"\n";
+        let ov = Overrides {
+            observe: true,
+            ..Overrides::default()
+        };
+        let c = Config::parse("t.toml", src, &ov).unwrap();
+        assert_eq!(c.route(None, "/static/a.js").mode, Mode::Pass);
+        assert_eq!(c.route(None, "/other").mode, Mode::Observe);
+        let errs = Config::parse(
+            "t.toml",
+            "[server]\nupstream = \"http://127.0.0.1:1\"\n[[route]]\nname = \"x\"\nmode = \"off\"\n",
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            errs[0].contains("mode \"off\": expected \"enforce\", \"observe\" or \"pass\""),
+            "{errs:#?}"
+        );
     }
 
     #[test]

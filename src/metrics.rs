@@ -48,6 +48,8 @@ pub struct Metrics {
     pub ws_messages: IntCounterVec,
     /// 1 while a route is in observe mode.
     pub observe_mode: GaugeVec,
+    /// 1 while a route is pass-through (nothing scanned).
+    pub route_pass: GaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -193,6 +195,11 @@ impl Metrics {
                 "1 while the route only observes (bodies unchanged)",
                 &["route"],
             ),
+            route_pass: gauge_vec(
+                "scrim_route_pass",
+                "1 while the route passes bodies unscanned (mode = \"pass\")",
+                &["route"],
+            ),
             registry: r,
         }
     }
@@ -203,6 +210,23 @@ impl Metrics {
         // Encoding into a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+
+    /// Sets the per-route mode gauges for `routes`, dropping the series of
+    /// routes that no longer exist.
+    pub fn set_routes(&self, routes: &[crate::config::Route]) {
+        use crate::config::Mode;
+        self.observe_mode.reset();
+        self.route_pass.reset();
+        let flag = |on: bool| if on { 1.0 } else { 0.0 };
+        for r in routes {
+            self.observe_mode
+                .with_label_values(&[&r.name])
+                .set(flag(r.mode == Mode::Observe));
+            self.route_pass
+                .with_label_values(&[&r.name])
+                .set(flag(r.mode == Mode::Pass));
+        }
     }
 
     /// Records the rules in force (on start-up and after each reload).

@@ -96,18 +96,7 @@ pub fn reload(
             shared.metrics.set_rules(&m, true);
             shared.set_matcher(Arc::new(m));
             // Routes removed or renamed must not keep their old series.
-            shared.metrics.observe_mode.reset();
-            for r in &config.routes {
-                shared
-                    .metrics
-                    .observe_mode
-                    .with_label_values(&[&r.name])
-                    .set(if r.mode == crate::config::Mode::Observe {
-                        1.0
-                    } else {
-                        0.0
-                    });
-            }
+            shared.metrics.set_routes(&config.routes);
             shared.set_config(Arc::new(config));
             shared.metrics.reloads.with_label_values(&["success"]).inc();
             tracing::info!(digest = %shared.matcher().digest(), "reloaded rules and config");
@@ -261,6 +250,12 @@ fn readiness(shared: &Shared) -> Response<Full<Bytes>> {
         .filter(|r| r.mode == crate::config::Mode::Observe)
         .map(|r| r.name.as_str())
         .collect();
+    let passing: Vec<&str> = cfg
+        .routes
+        .iter()
+        .filter(|r| r.mode == crate::config::Mode::Pass)
+        .map(|r| r.name.as_str())
+        .collect();
     let draining = shared.draining.load(Ordering::SeqCst);
     let selftest = shared.metrics.selftest_ok.get() >= 1.0;
     let ready = !draining && selftest;
@@ -271,6 +266,7 @@ fn readiness(shared: &Shared) -> Response<Full<Bytes>> {
         "pack_digest": m.digest(),
         "rules": m.rule_count(),
         "observe_routes": observing,
+        "pass_routes": passing,
     });
     text(
         if ready {

@@ -1693,6 +1693,76 @@ async fn observe_route_counts_without_changing_bodies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pass_route_relays_bodies_unscanned_and_says_so() {
+    let text = "card 4111 1111 1111 1111, iban DE89 3704 0044 0532 0130 00\n";
+    let up = upstream(move |_| full(200, "text/plain", text)).await;
+    let routes = "[[route]]\nname = \"assets\"\npath_prefix = \"/static\"\nmode = \"pass\"\n\
+                  [[route]]\nname = \"masked\"\npath_prefix = \"/\"\n";
+    let scrim = start(&config_text(
+        up,
+        &format!("[audit]\noutput = 'off'\n{routes}"),
+    ))
+    .await;
+    let adm = admin(&scrim);
+    let http = Http::new();
+    let before = http.scrape(adm).await;
+
+    let resp = http
+        .send(scrim.proxy_addr, "/static/app.txt", Some("ops-pass"))
+        .await;
+    // Unchanged body, unchanged framing: the upstream's length stays.
+    assert_eq!(
+        resp.headers()
+            .get(http::header::CONTENT_LENGTH)
+            .map(|v| v.to_str().unwrap().to_string()),
+        Some(text.len().to_string())
+    );
+    let body = within("pass body", resp.into_body().collect())
+        .await
+        .expect("pass body")
+        .to_bytes();
+    assert_eq!(&body[..], text.as_bytes());
+    let r = http.get_with_id(scrim.proxy_addr, "/chat/1", None).await;
+    assert_eq!(
+        r.text(),
+        "card **** **** **** 1111, iban **** **** **** **** **30 00\n"
+    );
+
+    let count = |s: &Scrape| s.sum("scrim_request_duration_seconds_count", &[]);
+    let after = http
+        .scrape_until(adm, "both requests recorded", |s| {
+            count(s) - count(&before) >= 2.0
+        })
+        .await;
+    let d = |name: &str, labels: &[(&str, &str)]| delta(&before, &after, name, labels);
+    let ds =
+        |name: &str, labels: &[(&str, &str)]| after.sum(name, labels) - before.sum(name, labels);
+    assert_eq!(
+        d(
+            "scrim_unscanned_bytes_total",
+            &[("route", "assets"), ("reason", "route_pass")]
+        ),
+        text.len() as f64
+    );
+    assert_eq!(ds("scrim_scanned_bytes_total", &[("route", "assets")]), 0.0);
+    assert_eq!(ds("scrim_redactions_total", &[("route", "assets")]), 0.0);
+    assert_eq!(ds("scrim_redactions_total", &[("route", "masked")]), 2.0);
+    assert_eq!(
+        d(
+            "scrim_requests_total",
+            &[("route", "assets"), ("status_class", "2xx")]
+        ),
+        1.0
+    );
+    assert_eq!(after.get("scrim_route_pass", &[("route", "assets")]), 1.0);
+    assert_eq!(after.get("scrim_route_pass", &[("route", "masked")]), 0.0);
+    let (status, ready) = http.readyz(adm).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["pass_routes"], serde_json::json!(["assets"]));
+    assert_eq!(ready["observe_routes"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_of_the_config_file_updates_routes_and_observe_gauges() {
     let text = "card 4111 1111 1111 1111\n";
     let up = upstream(move |_| full(200, "text/plain", text)).await;

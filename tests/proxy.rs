@@ -1744,3 +1744,51 @@ async fn split_content_encoding_headers_are_refused() {
     let got = get(s.proxy_addr, "/").await;
     assert_eq!(got.status, 502);
 }
+
+/// A `mode = "pass"` route relays WebSocket messages as they are, both ways;
+/// the enforcing route on the same scrim still masks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_on_a_pass_route_is_relayed_unscanned() {
+    let up = upstream(move |mut req| async move {
+        ws_accept(&mut req, move |mut ws| async move {
+            let _ = ws.send(Message::text("card 4111 1111 1111 1111")).await;
+            let _ = ws.send(Message::binary(vec![0u8, 1, 2, 255])).await;
+            // Echo what the client sends.
+            while let Some(Ok(m)) = ws.next().await {
+                if matches!(m, Message::Close(_)) || ws.send(m).await.is_err() {
+                    break;
+                }
+            }
+        })
+    })
+    .await;
+    let s = scrim(
+        &up.url(),
+        "[[route]]\nname = \"raw\"\npath_prefix = \"/raw\"\nmode = \"pass\"\n\
+         [[route]]\nname = \"main\"\npath_prefix = \"/\"\nunscannable = \"block\"\n",
+    )
+    .await;
+    let (mut ws, _) = ws_client(s.proxy_addr, "/raw/ws").await.expect("upgrade");
+    let text = |m: Option<Result<Message, WsError>>| match m {
+        Some(Ok(Message::Text(t))) => t.as_str().to_string(),
+        other => panic!("expected text, got {other:?}"),
+    };
+    assert_eq!(text(ws_next(&mut ws).await), "card 4111 1111 1111 1111");
+    match ws_next(&mut ws).await {
+        Some(Ok(Message::Binary(b))) => assert_eq!(&b[..], &[0u8, 1, 2, 255]),
+        other => panic!("expected binary, got {other:?}"),
+    }
+    ws.send(Message::text("echo 5555 5555 5555 4444"))
+        .await
+        .expect("send");
+    assert_eq!(text(ws_next(&mut ws).await), "echo 5555 5555 5555 4444");
+    let _ = ws.close(None).await;
+
+    let (mut ws, _) = ws_client(s.proxy_addr, "/chat/ws").await.expect("upgrade");
+    assert_eq!(text(ws_next(&mut ws).await), "card **** **** **** 1111");
+    // The enforcing route blocks binary messages (unscannable = "block").
+    assert_eq!(
+        close_code(ws_next(&mut ws).await),
+        Some(CloseCode::Unsupported)
+    );
+}

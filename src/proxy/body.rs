@@ -266,6 +266,18 @@ where
                         // Trailers are dropped: they could carry values.
                         continue;
                     };
+                    if this.decoder.is_none() {
+                        if let Treatment::Pass(reason) = this.treatment {
+                            // Nothing to change: hand the frame on as it
+                            // is, without a copy.
+                            this.ctx
+                                .metrics
+                                .unscanned_bytes
+                                .with_label_values(&[this.ctx.route.as_str(), reason])
+                                .inc_by(data.len() as u64);
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        }
+                    }
                     if let Err(reason) = this.process(&data, false) {
                         return this.fail(reason);
                     }

@@ -92,12 +92,7 @@ impl Shared {
             .pool_idle_timeout(config.pool_idle_timeout)
             .http2_only(config.upstream_h2c)
             .build(connector);
-        for r in &config.routes {
-            metrics
-                .observe_mode
-                .with_label_values(&[&r.name])
-                .set(if r.mode == Mode::Observe { 1.0 } else { 0.0 });
-        }
+        metrics.set_routes(&config.routes);
         Ok(Shared {
             config: RwLock::new(Arc::new(config)),
             matcher: RwLock::new(matcher),
@@ -693,7 +688,10 @@ fn respond(
     if let Ok(v) = HeaderValue::from_str(&h.request_id) {
         parts.headers.insert("x-request-id", v);
     }
-    redact_headers(&matcher, route, &mut parts.headers);
+    let pass = route.mode == Mode::Pass;
+    if !pass {
+        redact_headers(&matcher, route, &mut parts.headers);
+    }
     let status = parts.status;
     if is_head
         || status == StatusCode::NO_CONTENT
@@ -701,6 +699,26 @@ fn respond(
         || status.is_informational()
     {
         return h.done(shared, Response::from_parts(parts, empty()));
+    }
+    if pass {
+        // A pass-through route: the body goes on as it came (framing and
+        // encoding untouched), counted as unscanned.
+        let ctx = Arc::new(StreamCtx {
+            route: route.name.clone(),
+            request_id: h.request_id.clone(),
+            direction: "response",
+            format: "pass",
+            observe: false,
+            metrics: shared.metrics.clone(),
+            audit: shared.audit.clone(),
+            matcher,
+            started: h.started,
+            status: status.as_u16(),
+            audit_failed: AtomicBool::new(false),
+            record_request: true,
+        });
+        let body = RedactBody::new(body, None, Treatment::Pass("route_pass"), ctx).boxed_unsync();
+        return Response::from_parts(parts, body);
     }
     if status == StatusCode::PARTIAL_CONTENT {
         // Range was stripped; a 206 anyway cannot be scanned safely.

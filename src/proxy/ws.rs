@@ -123,7 +123,9 @@ pub async fn proxy(
     headers.remove("sec-websocket-extensions");
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    super::redact_headers(&matcher, &route, &mut headers);
+    if route.mode != Mode::Pass {
+        super::redact_headers(&matcher, &route, &mut headers);
+    }
     if let Ok(v) = HeaderValue::from_str(&rid) {
         headers.insert("x-request-id", v);
     }
@@ -183,6 +185,7 @@ async fn relay<C, U>(
             .inc();
     };
     let observe = route.mode == Mode::Observe;
+    let pass = route.mode == Mode::Pass;
     loop {
         tokio::select! {
             msg = upstream.next() => {
@@ -201,6 +204,15 @@ async fn relay<C, U>(
                     }
                     Some(Ok(msg)) => msg,
                 };
+                if pass {
+                    // A pass-through route relays messages unscanned.
+                    let closing = matches!(msg, Message::Close(_));
+                    if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+                        count("response", "passed");
+                    }
+                    if client.send(msg).await.is_err() || closing { return; }
+                    continue;
+                }
                 let fwd = match msg {
                     Message::Text(t) => match redact_text(&m, t.as_str()) {
                         Ok((out, ev)) => {
