@@ -328,13 +328,15 @@ impl JsonScanner {
                     .unwrap_or(rest.len());
                 if n > 0 {
                     let s = &rest[..n];
+                    let context: &[u8] = if self.seg_is_value { &self.recent } else { b"" };
                     if self.seg_pending
                         && rest.get(n) == Some(&b'"')
-                        && !crate::scan::can_trigger(m, s)
+                        && !crate::scan::may_match(m, context, s)
                     {
-                        // The whole string is here and holds no trigger, so
-                        // no rule can match in it: copy it through (it has
-                        // no byte that needs escaping) without a segment.
+                        // The whole string is here and no rule can match in
+                        // it (with the context its segment would have):
+                        // copy it through (it has no byte that needs
+                        // escaping) without a segment.
                         if let Tok::Str { key: true } = self.tok {
                             self.push_key(s);
                         }

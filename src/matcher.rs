@@ -379,6 +379,14 @@ pub struct Matcher {
     pub(crate) all_ctx: Vec<u64>,
     /// Longest context word of a gated rule.
     pub(crate) ctx_maxword: usize,
+    /// A whole-string check for JSON strings: an unanchored lazy DFA over
+    /// the look-around-free patterns of every rule that needs no context
+    /// word. A string where it finds no match, and where (with its context)
+    /// no context word of a gated rule occurs, cannot contain a match of any
+    /// rule (see `scan::may_match`). `None` when some such rule has no
+    /// look-around-free form or the DFA cannot be built: every string is
+    /// then scanned.
+    pub(crate) precheck: Option<DFA>,
     /// Largest `back + before` of a gated rule.
     pub(crate) ctx_lo: usize,
     /// Bytes of already-released text kept for look-behind and context.
@@ -1046,6 +1054,7 @@ impl Matcher {
         if filter.is_none() {
             filter_rule.clear();
         }
+        let loose_all: Vec<Option<Hir>> = pending.iter().map(|p| p.loose.clone()).collect();
         let mut rules: Vec<Rule> = pending.into_iter().map(|p| p.rule).collect();
         for &r in &filter_rule {
             rules[r as usize].filtered = true;
@@ -1127,6 +1136,36 @@ impl Matcher {
             .filter_map(|r| r.gate.as_ref().map(|g| g.lo))
             .max()
             .unwrap_or(0);
+        // The JSON string precheck: every rule that can match without a
+        // context word (after the 64-gate limit above, which drops gates).
+        let precheck = {
+            let open: Option<Vec<Hir>> = rules
+                .iter()
+                .zip(&loose_all)
+                .filter(|(r, _)| r.gate.is_none())
+                .map(|(_, h)| h.clone())
+                .collect();
+            open.and_then(|hirs| {
+                if hirs.is_empty() {
+                    return None;
+                }
+                thompson::Compiler::new()
+                    .configure(thompson::Config::new().utf8(false).shrink(false))
+                    .build_many_from_hir(&hirs)
+                    .ok()
+                    .and_then(|nfa| {
+                        DFA::builder()
+                            .configure(
+                                DFA::config()
+                                    .match_kind(ReMatchKind::All)
+                                    .starts_for_each_pattern(false)
+                                    .cache_capacity(4 << 20),
+                            )
+                            .build_from_nfa(nfa)
+                            .ok()
+                    })
+            })
+        };
         fill_viable(&dfa, &mut rules);
         let history = rules
             .iter()
@@ -1218,6 +1257,7 @@ impl Matcher {
             all_ctx,
             ctx_maxword,
             ctx_lo,
+            precheck,
             keyword_bytes: {
                 let mut t = [false; 256];
                 for w in &words {

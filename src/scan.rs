@@ -156,6 +156,9 @@ impl fmt::Debug for TextScanner {
 pub(crate) struct Scratch {
     dfa: Cache,
     filter: Option<Cache>,
+    precheck: Option<Cache>,
+    /// Context and string joined for the context-word check.
+    joined: Vec<u8>,
     values: Vec<Option<(meta::Cache, Captures)>>,
 }
 
@@ -191,6 +194,8 @@ pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Scratch) -> R) -> R
                     Scratch {
                         dfa: m.dfa.create_cache(),
                         filter: m.filter.as_ref().map(|f| f.create_cache()),
+                        precheck: m.precheck.as_ref().map(|f| f.create_cache()),
+                        joined: Vec::with_capacity(256),
                         values,
                     },
                 ));
@@ -236,6 +241,45 @@ pub(crate) fn can_trigger(m: &Matcher, text: &[u8]) -> bool {
         return true;
     }
     m.keywords.as_ref().is_some_and(|ac| ac.is_match(text))
+}
+
+/// Whether some rule may match in `text` scanned as one whole segment
+/// after the context prefix `context` (see [`TextScanner::begin_segment`]).
+/// `false` is exact: no rule matches, so the text goes out unchanged. Used
+/// for whole JSON strings, which are mostly ids, timestamps and prose.
+///
+/// A match needs a trigger (byte or word) in `text`; a rule that needs no
+/// context word matches its look-around-free pattern somewhere in `text`
+/// (a superset: look-around at the text's edges only narrows); a gated rule
+/// needs one of its context words in `context` + `text`.
+pub(crate) fn may_match(m: &Matcher, context: &[u8], text: &[u8]) -> bool {
+    if !can_trigger(m, text) {
+        return false;
+    }
+    let Some(pre) = &m.precheck else {
+        return true;
+    };
+    with_cache(m, |sc| {
+        if let Some(ac) = &m.ctx_words {
+            let hay: &[u8] = if context.is_empty() {
+                text
+            } else {
+                sc.joined.clear();
+                sc.joined.extend_from_slice(context);
+                sc.joined.extend_from_slice(text);
+                &sc.joined
+            };
+            if ac.is_match(hay) {
+                return true;
+            }
+        }
+        let Some(cache) = sc.precheck.as_mut() else {
+            return true;
+        };
+        // A search error (the lazy DFA gave up) counts as a possible match.
+        pre.try_search_fwd(cache, &Input::new(text).earliest(true))
+            .map_or(true, |hit| hit.is_some())
+    })
 }
 
 enum Step {

@@ -298,6 +298,34 @@ proptest! {
         }
     }
 
+    /// Whole JSON strings take the precheck fast path (`scan::may_match`);
+    /// fed one byte at a time, every string is scanned in full. Both give
+    /// the same output, so the precheck never skips a match, with values
+    /// and keys drawn from every rule's fragments (and context words in
+    /// earlier strings).
+    #[test]
+    fn json_string_precheck_equals_full_scan(
+        parts in prop::collection::vec((arb_text(), any::<bool>()), 1..6),
+    ) {
+        let mut doc = String::from("{");
+        for (i, (t, as_key)) in parts.iter().enumerate() {
+            let t = String::from_utf8_lossy(t).into_owned();
+            let t = serde_json::to_string(&t).expect("json string");
+            if i > 0 {
+                doc.push_str(", ");
+            }
+            if *as_key {
+                doc.push_str(&format!("{t}: {i}"));
+            } else {
+                doc.push_str(&format!("\"k{i}\": {t}"));
+            }
+        }
+        doc.push('}');
+        let whole = redact_all(matcher(), Format::Json, doc.as_bytes()).expect("scan").0;
+        let every: Vec<usize> = (1..doc.len()).collect();
+        prop_assert_eq!(chunked(Format::Json, doc.as_bytes(), &every), whole);
+    }
+
     /// Arbitrary bytes never panic, and splitting never changes output.
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..600), cut in 0usize..600) {
