@@ -83,9 +83,11 @@ impl<B> RedactBody<B> {
             decoder,
             treatment,
             ctx,
-            decoded: Vec::with_capacity(16 * 1024),
+            // Buffers grow to the frames that pass through; an idle stream
+            // (SSE, long poll) holds none.
+            decoded: Vec::new(),
             sink: Vec::new(),
-            out: Vec::with_capacity(16 * 1024),
+            out: Vec::new(),
             events: Vec::new(),
             state: State::Streaming,
             seen: 0,
@@ -152,6 +154,9 @@ impl<B> RedactBody<B> {
 
     /// Runs decoded bytes through the treatment into `out`.
     fn process(&mut self, data: &[u8], end: bool) -> Result<(), &'static str> {
+        // One allocation per frame, sized to it (masks keep lengths; labels
+        // may add a little), instead of growing in steps.
+        self.out.reserve(data.len() + 256);
         let bytes: &[u8] = match &mut self.decoder {
             Some(d) => {
                 self.decoded.clear();
@@ -283,7 +288,6 @@ where
                     }
                     if !this.out.is_empty() {
                         let out = Bytes::from(std::mem::take(&mut this.out));
-                        this.out.reserve(16 * 1024);
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                 }
