@@ -131,7 +131,7 @@ pub struct Config {
     /// Log level filter.
     pub log_level: String,
     /// Routes, most specific first.
-    pub routes: Vec<Route>,
+    pub routes: Vec<std::sync::Arc<Route>>,
 }
 
 /// Downstream TLS files.
@@ -704,12 +704,12 @@ impl Config {
             audit_fail_closed,
             log_json,
             log_level,
-            routes,
+            routes: routes.into_iter().map(std::sync::Arc::new).collect(),
         })
     }
 
     /// The route for a request.
-    pub fn route(&self, host: Option<&str>, path: &str) -> &Route {
+    pub fn route(&self, host: Option<&str>, path: &str) -> &std::sync::Arc<Route> {
         let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
         let path = normalize_path(path);
         let path = path.as_str();

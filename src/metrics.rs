@@ -8,9 +8,20 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-/// Every metric scrim exports.
+/// Every metric scrim exports. Cloning is one reference count (each
+/// request's stream holds a clone).
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(std::sync::Arc<MetricSet>);
+
+impl std::ops::Deref for Metrics {
+    type Target = MetricSet;
+    fn deref(&self) -> &MetricSet {
+        &self.0
+    }
+}
+
+/// The metrics themselves (see [`Metrics`]).
+pub struct MetricSet {
     registry: Registry,
     /// Redactions by route, direction, rule and category.
     pub redactions: IntCounterVec,
@@ -112,7 +123,7 @@ impl Metrics {
         .expect("valid counter");
         r.register(Box::new(audit_dropped.clone()))
             .expect("metric registered once");
-        Metrics {
+        Metrics(std::sync::Arc::new(MetricSet {
             redactions: counter(
                 &r,
                 "scrim_redactions_total",
@@ -201,7 +212,7 @@ impl Metrics {
                 &["route"],
             ),
             registry: r,
-        }
+        }))
     }
 
     /// Prometheus text exposition of every metric.
@@ -214,7 +225,7 @@ impl Metrics {
 
     /// Sets the per-route mode gauges for `routes`, dropping the series of
     /// routes that no longer exist.
-    pub fn set_routes(&self, routes: &[crate::config::Route]) {
+    pub fn set_routes(&self, routes: &[std::sync::Arc<crate::config::Route>]) {
         use crate::config::Mode;
         self.observe_mode.reset();
         self.route_pass.reset();

@@ -466,7 +466,7 @@ pub async fn handle(
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
     });
-    let route: Route = cfg.route(host.as_deref(), req.uri().path()).clone();
+    let route: Arc<Route> = cfg.route(host.as_deref(), req.uri().path()).clone();
     let h = Handled {
         route: route.name.clone(),
         request_id: rid.clone(),

@@ -48,7 +48,7 @@ fn redact_text(m: &Arc<Matcher>, text: &str) -> Result<(String, Vec<crate::Redac
 pub async fn proxy(
     shared: Arc<Shared>,
     mut req: Request<Incoming>,
-    route: Route,
+    route: Arc<Route>,
     rid: String,
     peer: SocketAddr,
     tls: bool,
@@ -168,7 +168,7 @@ fn close(code: CloseCode, reason: &'static str) -> Message {
 
 async fn relay<C, U>(
     shared: Arc<Shared>,
-    route: Route,
+    route: Arc<Route>,
     rid: String,
     m: Arc<Matcher>,
     mut client: WebSocketStream<C>,
