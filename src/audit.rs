@@ -6,10 +6,14 @@
 
 use crate::metrics::Metrics;
 use serde::Serialize;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
+
+/// Pause of the writer after each batch (at most this many wake-ups per
+/// second: 100).
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// One audit record.
 #[derive(Debug, Clone, Serialize)]
@@ -102,41 +106,47 @@ impl Audit {
         metrics: Metrics,
     ) -> std::io::Result<Audit> {
         let (tx, mut rx) = mpsc::channel::<Msg>(queue);
-        let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match sink {
-            Sink::Stdout => Box::new(tokio::io::stdout()),
+        let out: Box<dyn Write + Send> = match sink {
+            Sink::Stdout => Box::new(std::io::stdout()),
             Sink::File(p) => Box::new(
-                tokio::fs::OpenOptions::new()
+                std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(&p)
-                    .await?,
+                    .open(&p)?,
             ),
         };
-        tokio::spawn(async move {
-            let mut line = Vec::with_capacity(512);
-            while let Some(msg) = rx.recv().await {
-                let rec = match msg {
-                    Msg::Record(rec) => rec,
-                    Msg::Flush(ack) => {
-                        let _ = out.flush().await;
-                        let _ = ack.send(());
-                        continue;
+        // A thread of its own with plain blocking writes: no blocking-pool
+        // hand-off per record. After each batch it pauses briefly so that
+        // records gather in the queue instead of waking it one by one (a
+        // wake-up per response cost more than the response's redaction).
+        std::thread::Builder::new()
+            .name("scrim-audit".into())
+            .spawn(move || {
+                let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+                let mut line = Vec::with_capacity(512);
+                while let Some(first) = rx.blocking_recv() {
+                    let mut next = Some(first);
+                    while let Some(msg) = next.take() {
+                        match msg {
+                            Msg::Record(rec) => {
+                                line.clear();
+                                if serde_json::to_writer(&mut line, &rec).is_ok() {
+                                    line.push(b'\n');
+                                    let _ = out.write_all(&line);
+                                }
+                            }
+                            Msg::Flush(ack) => {
+                                let _ = out.flush();
+                                let _ = ack.send(());
+                            }
+                        }
+                        next = rx.try_recv().ok();
                     }
-                };
-                line.clear();
-                if serde_json::to_writer(&mut line, &rec).is_err() {
-                    continue;
+                    let _ = out.flush();
+                    std::thread::sleep(BATCH_PAUSE);
                 }
-                line.push(b'\n');
-                if out.write_all(&line).await.is_err() {
-                    break;
-                }
-                if rx.is_empty() {
-                    let _ = out.flush().await;
-                }
-            }
-            let _ = out.flush().await;
-        });
+                let _ = out.flush();
+            })?;
         Ok(Audit {
             tx: Some(tx),
             metrics,
