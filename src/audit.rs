@@ -1,6 +1,6 @@
 //! The audit log: one JSON line per event (redactions in a body chunk, a
 //! blocked or aborted response), never a value. Records go through a bounded
-//! queue to a writer task, so the proxy's hot path never waits on disk; a
+//! queue to a writer thread, so the proxy's hot path never waits on disk; a
 //! full queue drops the record and counts it (or, with `fail_closed`, makes
 //! the caller fail the response).
 
