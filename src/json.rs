@@ -328,10 +328,9 @@ impl JsonScanner {
                     .unwrap_or(rest.len());
                 if n > 0 {
                     let s = &rest[..n];
-                    let context: &[u8] = if self.seg_is_value { &self.recent } else { b"" };
                     if self.seg_pending
                         && rest.get(n) == Some(&b'"')
-                        && !crate::scan::may_match(m, context, s)
+                        && !crate::scan::may_match(m, self.seg_context(), s)
                     {
                         // The whole string is here and no rule can match in
                         // it (with the context its segment would have):
@@ -690,12 +689,13 @@ impl JsonScanner {
             return;
         }
         self.seg_pending = false;
-        if self.seg_is_value {
-            // Context: the preceding strings, which end with this key.
-            self.text.begin_segment(&self.recent);
-        } else {
-            self.text.begin_segment(b"");
-        }
+        let context = seg_context(self.seg_is_value, &self.recent);
+        self.text.begin_segment(context);
+    }
+
+    /// See [`seg_context`].
+    fn seg_context(&self) -> &[u8] {
+        seg_context(self.seg_is_value, &self.recent)
     }
 
     /// Ends the current string's text segment (nothing to do if it never
@@ -1190,6 +1190,18 @@ impl JsonScanner {
 
 fn normalize_key_into(key: &[u8], out: &mut Vec<u8>) -> bool {
     crate::matcher::normalize_key(key, out)
+}
+
+/// The context a string's segment begins with: for a value, the preceding
+/// strings (`recent`, which end with its key); for a key, none. The fast
+/// path's `may_match` must see exactly what `open_seg` passes, so both take
+/// it from here.
+fn seg_context(is_value: bool, recent: &[u8]) -> &[u8] {
+    if is_value {
+        recent
+    } else {
+        b""
+    }
 }
 
 /// RFC 8259 number grammar.

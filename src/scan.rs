@@ -327,6 +327,10 @@ impl TextScanner {
     /// Starts a new segment. `context` is text that precedes it for context
     /// words only (a JSON key, say); it is never written out. The previous
     /// segment must have been ended.
+    ///
+    /// `may_match` relies on two things here: the buffer is emptied first,
+    /// so no context window reaches before `context`; and matches start in
+    /// the segment, never in `context`.
     pub fn begin_segment(&mut self, context: &[u8]) {
         debug_assert_eq!(self.held(), 0);
         self.cands.clear();
@@ -681,8 +685,23 @@ impl TextScanner {
             }
             i += 1;
         }
-        // Words starting at or after `w_done` are not wholly in the buffer
-        // yet, so they cannot lie in a context slice that ends in it.
+        // Words are collected only up to where the longest context word
+        // could still be incomplete, so a shorter word starting at or after
+        // `w_done` may already lie wholly in the buffer (and so in a context
+        // slice that ends in it): look for those directly. Words that are
+        // not wholly in the buffer cannot lie in such a slice.
+        let len = self.buf.len();
+        let from = self.w_done.max(lo);
+        if !eos && from < len && from < hi {
+            if let Some(ac) = &m.ctx_words {
+                for hit in ac.find_overlapping_iter(&self.buf[from..len]) {
+                    if from + hit.start() < hi && m.ctx_mask[hit.pattern().as_usize()] & g.bit != 0
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
         false
     }
 

@@ -416,3 +416,51 @@ fn context_gate_sees_words_after_a_long_run() {
     assert_eq!(out, reference(input));
     assert!(contains(&out, b"0130 [BALANCE] \\u0034"));
 }
+
+/// Regression (issue 6 review, found by fuzzing random packs): fed one
+/// byte at a time, a gated rule missed a candidate whose context word
+/// ("routing", after the value) lay wholly in the buffer but had not been
+/// collected yet, because words are collected only up to where the longest
+/// context word of any rule ("número de cuenta", 17 bytes) could be whole.
+/// One digit stayed unmasked that the whole-buffer scan masked.
+#[test]
+fn custom_pack_with_look_around_and_after_context_is_split_invariant() {
+    let src = r#"[pack]
+name = "t"
+[[rule]]
+id = "r2"
+category = "cr2"
+pattern = '''(?:(?:(?:\xC2\xA0)?\b|^)|(?:[0-9]{3,8}|^\b)(?:[0-9]{1,2}|\A))?[0-9]{2,3}(?m:^)'''
+trigger = { digits = true, back = 4 }
+context = { words = ["número de cuenta", "über", "é"], deny = ["verfügbar", "ss#"], before = 38, after = 8 }
+action = { type = "mask", keep_last = 1 }
+[[rule]]
+id = "r3"
+category = "cr3"
+pattern = '''\B(?:(?:[0-9]{1,3}|(?m:$)cvv)nº|[0-9])[0-9]{0,4}'''
+trigger = { digits = true, back = 0 }
+context = { words = ["konto", "routing"], before = 26, after = 23 }
+action = { type = "mask", keep_last = 1 }
+"#;
+    let spec = scrim::pack::parse("t.toml", src).unwrap();
+    let m =
+        std::sync::Arc::new(Matcher::compile(&[spec], &scrim::CompileOptions::default()).unwrap());
+    let input = b"483727999775IBANs, routing  balances";
+    let whole = redact_all(&m, Format::Text, input).unwrap().0;
+    let mut r = Redactor::new(m.clone(), Format::Text);
+    let (mut out, mut ev) = (Vec::new(), Vec::new());
+    for b in input.iter() {
+        r.feed(std::slice::from_ref(b), &mut out, &mut ev).unwrap();
+    }
+    r.finish(&mut out, &mut ev).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&whole)
+    );
+    let mut naive = Vec::new();
+    scrim::reference::Naive::new(&m)
+        .unwrap()
+        .redact(&m, input, &mut naive);
+    assert_eq!(naive, whole);
+    assert_eq!(&whole[..], b"4****7****7*IBANs, routing  balances");
+}
