@@ -296,6 +296,27 @@ pub(crate) struct WordGate {
     pub(crate) hi: usize,
 }
 
+/// An unanchored, all-matches lazy DFA over `hirs` (`None` when there are
+/// none or it cannot be built).
+fn union_dfa(hirs: &[Hir]) -> Option<DFA> {
+    if hirs.is_empty() {
+        return None;
+    }
+    let nfa = thompson::Compiler::new()
+        .configure(thompson::Config::new().utf8(false).shrink(false))
+        .build_many_from_hir(hirs)
+        .ok()?;
+    DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(ReMatchKind::All)
+                .starts_for_each_pattern(false)
+                .cache_capacity(4 << 20),
+        )
+        .build_from_nfa(nfa)
+        .ok()
+}
+
 /// One compiled JSON field rule.
 #[derive(Debug)]
 pub struct FieldRule {
@@ -1032,25 +1053,7 @@ impl Matcher {
                 loose.push(h.clone());
             }
         }
-        let filter = if loose.is_empty() {
-            None
-        } else {
-            thompson::Compiler::new()
-                .configure(thompson::Config::new().utf8(false).shrink(false))
-                .build_many_from_hir(&loose)
-                .ok()
-                .and_then(|nfa| {
-                    DFA::builder()
-                        .configure(
-                            DFA::config()
-                                .match_kind(ReMatchKind::All)
-                                .starts_for_each_pattern(false)
-                                .cache_capacity(4 << 20),
-                        )
-                        .build_from_nfa(nfa)
-                        .ok()
-                })
-        };
+        let filter = union_dfa(&loose);
         if filter.is_none() {
             filter_rule.clear();
         }
@@ -1138,34 +1141,13 @@ impl Matcher {
             .unwrap_or(0);
         // The JSON string precheck: every rule that can match without a
         // context word (after the 64-gate limit above, which drops gates).
-        let precheck = {
-            let open: Option<Vec<Hir>> = rules
-                .iter()
-                .zip(&loose_all)
-                .filter(|(r, _)| r.gate.is_none())
-                .map(|(_, h)| h.clone())
-                .collect();
-            open.and_then(|hirs| {
-                if hirs.is_empty() {
-                    return None;
-                }
-                thompson::Compiler::new()
-                    .configure(thompson::Config::new().utf8(false).shrink(false))
-                    .build_many_from_hir(&hirs)
-                    .ok()
-                    .and_then(|nfa| {
-                        DFA::builder()
-                            .configure(
-                                DFA::config()
-                                    .match_kind(ReMatchKind::All)
-                                    .starts_for_each_pattern(false)
-                                    .cache_capacity(4 << 20),
-                            )
-                            .build_from_nfa(nfa)
-                            .ok()
-                    })
-            })
-        };
+        let precheck = rules
+            .iter()
+            .zip(&loose_all)
+            .filter(|(r, _)| r.gate.is_none())
+            .map(|(_, h)| h.clone())
+            .collect::<Option<Vec<Hir>>>()
+            .and_then(|hirs| union_dfa(&hirs));
         fill_viable(&dfa, &mut rules);
         let history = rules
             .iter()

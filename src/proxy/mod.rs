@@ -703,20 +703,7 @@ fn respond(
     if pass {
         // A pass-through route: the body goes on as it came (framing and
         // encoding untouched), counted as unscanned.
-        let ctx = Arc::new(StreamCtx {
-            route: route.name.clone(),
-            request_id: h.request_id.clone(),
-            direction: "response",
-            format: "pass",
-            observe: false,
-            metrics: shared.metrics.clone(),
-            audit: shared.audit.clone(),
-            matcher,
-            started: h.started,
-            status: status.as_u16(),
-            audit_failed: AtomicBool::new(false),
-            record_request: true,
-        });
+        let ctx = response_ctx(shared, h, "pass", false, matcher, status);
         let body = RedactBody::new(body, None, Treatment::Pass("route_pass"), ctx).boxed_unsync();
         return Response::from_parts(parts, body);
     }
@@ -810,8 +797,22 @@ fn respond(
         }
         _ => (None, Treatment::Pass("binary"), "binary"),
     };
-    let ctx = Arc::new(StreamCtx {
-        route: route.name.clone(),
+    let ctx = response_ctx(shared, h, format, observe, matcher, status);
+    let body = RedactBody::new(body, decoder, treatment, ctx).boxed_unsync();
+    Response::from_parts(parts, body)
+}
+
+/// The stream context of a response body.
+fn response_ctx(
+    shared: &Shared,
+    h: &Handled,
+    format: &'static str,
+    observe: bool,
+    matcher: Arc<Matcher>,
+    status: StatusCode,
+) -> Arc<StreamCtx> {
+    Arc::new(StreamCtx {
+        route: h.route.clone(),
         request_id: h.request_id.clone(),
         direction: "response",
         format,
@@ -823,9 +824,7 @@ fn respond(
         status: status.as_u16(),
         audit_failed: AtomicBool::new(false),
         record_request: true,
-    });
-    let body = RedactBody::new(body, decoder, treatment, ctx).boxed_unsync();
-    Response::from_parts(parts, body)
+    })
 }
 
 /// Prepares a client's request headers for the upstream: hop-by-hop and
