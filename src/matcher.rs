@@ -533,6 +533,100 @@ fn count_min_digits(hir: &Hir) -> usize {
     }
 }
 
+/// How a pattern's matches relate to its trigger bytes (look-around
+/// ignored, which can only over-estimate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TriggerShape {
+    /// Largest index of the first trigger byte, over the matches that
+    /// contain one (`None`: no match contains one).
+    first: Option<usize>,
+    /// Longest match with no trigger byte (`None`: every match has one).
+    without: Option<usize>,
+}
+
+fn trigger_shape(hir: &Hir, trig: &[bool; 256]) -> TriggerShape {
+    let max = |a: Option<usize>, b: Option<usize>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    };
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => TriggerShape {
+            first: None,
+            without: Some(0),
+        },
+        HirKind::Literal(lit) => match lit.0.iter().position(|&b| trig[b as usize]) {
+            Some(i) => TriggerShape {
+                first: Some(i),
+                without: None,
+            },
+            None => TriggerShape {
+                first: None,
+                without: Some(lit.0.len()),
+            },
+        },
+        HirKind::Class(Class::Bytes(c)) => {
+            let bytes = || c.ranges().iter().flat_map(|r| r.start()..=r.end());
+            TriggerShape {
+                first: bytes().any(|b| trig[b as usize]).then_some(0),
+                without: bytes().any(|b| !trig[b as usize]).then_some(1),
+            }
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let chars = || c.ranges().iter().flat_map(|r| r.start()..=r.end());
+            let is_trig = |ch: char| ch.is_ascii() && trig[ch as usize];
+            TriggerShape {
+                first: chars().any(is_trig).then_some(0),
+                without: chars().filter(|&ch| !is_trig(ch)).map(char::len_utf8).max(),
+            }
+        }
+        HirKind::Capture(c) => trigger_shape(&c.sub, trig),
+        HirKind::Concat(v) => {
+            let mut acc = TriggerShape {
+                first: None,
+                without: Some(0),
+            };
+            for h in v {
+                let x = trigger_shape(h, trig);
+                acc = TriggerShape {
+                    // A trigger already seen stays first; otherwise the
+                    // trigger-free prefix so far comes before x's.
+                    first: max(acc.first, acc.without.zip(x.first).map(|(a, b)| a + b)),
+                    without: acc.without.zip(x.without).map(|(a, b)| a + b),
+                };
+            }
+            acc
+        }
+        HirKind::Alternation(v) => v.iter().map(|h| trigger_shape(h, trig)).fold(
+            TriggerShape {
+                first: None,
+                without: None,
+            },
+            |a, x| TriggerShape {
+                first: max(a.first, x.first),
+                without: max(a.without, x.without),
+            },
+        ),
+        HirKind::Repetition(r) => {
+            let s = trigger_shape(&r.sub, trig);
+            // Patterns are bounded (checked elsewhere); an unbounded one is
+            // treated as up to 64 copies, past the longest allowed match.
+            let most = r.max.map_or(64, |m| m as usize);
+            let without = if r.min == 0 {
+                Some(s.without.map_or(0, |n| n * most))
+            } else {
+                s.without.map(|n| n * most)
+            };
+            let first = if most == 0 {
+                None
+            } else {
+                s.first.map(|f| f + s.without.map_or(0, |n| n * (most - 1)))
+            };
+            TriggerShape { first, without }
+        }
+    }
+}
+
 /// Look-behind classes that decide a DFA start state for ASCII patterns:
 /// start of text, word byte, other byte, `\n`, `\r`.
 pub(crate) fn lookbehind_class(prev: Option<u8>) -> usize {
@@ -750,10 +844,6 @@ fn compile_rule(
     if spec.id.is_empty() || spec.category.is_empty() {
         errs.push("id and category must be non-empty".into());
     }
-    if !errs.is_empty() {
-        return Err(errs);
-    }
-    let after = context.as_ref().map_or(0, |c| c.after);
     let mut trig = [false; 256];
     if t.digits {
         trig[b'0' as usize..=b'9' as usize].fill(true);
@@ -761,6 +851,27 @@ fn compile_rule(
     for &b in &trigger_bytes {
         trig[b as usize] = true;
     }
+    // The trigger contract (patterns/README.md, Triggers): the scanner only
+    // tries starts near triggers, so a match without a trigger, or with
+    // its first trigger more than `back` bytes in, would be missed silently.
+    if let (Some(hir), true) = (&hir, t.words.is_empty()) {
+        let shape = trigger_shape(hir, &trig);
+        if let Some(n) = shape.without {
+            errs.push(format!(
+                "the pattern can match {n} bytes that contain no trigger (no digit or trigger.bytes byte); the scanner would never try such a match"
+            ));
+        }
+        if let Some(pre) = shape.first.filter(|&p| p > t.back) {
+            errs.push(format!(
+                "a match can have {pre} bytes before its first trigger, but trigger.back = {}; such matches would be missed (set back = {pre})",
+                t.back
+            ));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let after = context.as_ref().map_or(0, |c| c.after);
     let gate = match &spec.context {
         Some(c) if !c.words.is_empty() && t.words.is_empty() => Some(WordGate {
             words: c.words.clone(),

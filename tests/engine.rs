@@ -418,28 +418,29 @@ fn context_gate_sees_words_after_a_long_run() {
 }
 
 /// Regression (issue 6 review, found by fuzzing random packs): fed one
-/// byte at a time, a gated rule missed a candidate whose context word
+/// byte at a time, a gated rule missed candidates whose context word
 /// ("routing", after the value) lay wholly in the buffer but had not been
 /// collected yet, because words are collected only up to where the longest
 /// context word of any rule ("número de cuenta", 17 bytes) could be whole.
-/// One digit stayed unmasked that the whole-buffer scan masked.
+/// Before the fix, byte-by-byte gave `4837279***7*…`: six digits unmasked
+/// that the whole-buffer scan masked.
 #[test]
-fn custom_pack_with_look_around_and_after_context_is_split_invariant() {
+fn short_context_word_after_the_value_is_seen_before_longer_words_complete() {
     let src = r#"[pack]
 name = "t"
 [[rule]]
-id = "r2"
-category = "cr2"
-pattern = '''(?:(?:(?:\xC2\xA0)?\b|^)|(?:[0-9]{3,8}|^\b)(?:[0-9]{1,2}|\A))?[0-9]{2,3}(?m:^)'''
-trigger = { digits = true, back = 4 }
-context = { words = ["número de cuenta", "über", "é"], deny = ["verfügbar", "ss#"], before = 38, after = 8 }
+id = "long"
+category = "c1"
+pattern = '''\b[0-9]{2,3}\b'''
+trigger = { digits = true }
+context = { words = ["número de cuenta"], after = 8 }
 action = { type = "mask", keep_last = 1 }
 [[rule]]
-id = "r3"
-category = "cr3"
-pattern = '''\B(?:(?:[0-9]{1,3}|(?m:$)cvv)nº|[0-9])[0-9]{0,4}'''
-trigger = { digits = true, back = 0 }
-context = { words = ["konto", "routing"], before = 26, after = 23 }
+id = "short"
+category = "c2"
+pattern = '''\B[0-9]{1,5}'''
+trigger = { digits = true }
+context = { words = ["routing"], before = 26, after = 23 }
 action = { type = "mask", keep_last = 1 }
 "#;
     let spec = scrim::pack::parse("t.toml", src).unwrap();
@@ -463,4 +464,53 @@ action = { type = "mask", keep_last = 1 }
         .redact(&m, input, &mut naive);
     assert_eq!(naive, whole);
     assert_eq!(&whole[..], b"4****7****7*IBANs, routing  balances");
+}
+
+/// The trigger contract is checked when packs compile: a pattern that can
+/// match without a trigger byte, or with more than `back` bytes before its
+/// first one, would silently miss values, so it is refused with the fix.
+#[test]
+fn trigger_contract_violations_are_refused() {
+    let compile = |pattern: &str, trigger: &str| {
+        let src = format!(
+            "[pack]\nname = \"t\"\n[[rule]]\nid = \"r\"\ncategory = \"c\"\npattern = '''{pattern}'''\ntrigger = {trigger}\naction = {{ type = \"label\", label = \"[X]\" }}\n"
+        );
+        let spec = scrim::pack::parse("t.toml", &src).unwrap();
+        Matcher::compile(&[spec], &scrim::CompileOptions::default())
+            .err()
+            .map(|e| e.to_string())
+    };
+    // Letters only can match: no digit to trigger on.
+    let e = compile(r"\b[A-Z]{2}[0-9]{0,6}\b", "{ digits = true, back = 2 }").unwrap();
+    assert!(
+        e.contains("can match 2 bytes that contain no trigger"),
+        "{e}"
+    );
+    // `LM-4829…`: three bytes before the first digit.
+    let e = compile(r"\b[A-Z]{2}-?[0-9]{6,10}\b", "{ digits = true, back = 2 }").unwrap();
+    assert!(
+        e.contains("a match can have 3 bytes before its first trigger, but trigger.back = 2"),
+        "{e}"
+    );
+    assert_eq!(
+        compile(r"\b[A-Z]{2}-?[0-9]{6,10}\b", "{ digits = true, back = 3 }"),
+        None
+    );
+    // An email needs its `@` within `back` bytes of the start.
+    let e = compile(
+        r"[a-z0-9.]{1,64}@[a-z]{1,20}\.[a-z]{2,6}",
+        "{ bytes = \"@\", back = 32 }",
+    )
+    .unwrap();
+    assert!(e.contains("64 bytes before its first trigger"), "{e}");
+    assert_eq!(
+        compile(
+            r"[a-z0-9.]{1,64}@[a-z]{1,20}\.[a-z]{2,6}",
+            "{ bytes = \"@\", back = 64 }"
+        ),
+        None
+    );
+    // Optional separators and alternations are followed on every path.
+    let e = compile(r"(?:acct|a/c)?[ ]?[0-9]{6}", "{ digits = true, back = 4 }").unwrap();
+    assert!(e.contains("5 bytes before its first trigger"), "{e}");
 }
