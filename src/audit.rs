@@ -15,6 +15,43 @@ use tokio::sync::{mpsc, oneshot};
 /// second: 100).
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Writes records until every sender is gone, or until a write fails.
+/// `pending` counts the records written since the last successful flush
+/// (lost if the next flush fails).
+fn write_loop(
+    rx: &mut mpsc::Receiver<Msg>,
+    out: Box<dyn Write + Send>,
+    pending: &mut u64,
+) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut line = Vec::with_capacity(512);
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Record(rec) => {
+                    line.clear();
+                    if serde_json::to_writer(&mut line, &rec).is_ok() {
+                        line.push(b'\n');
+                        *pending += 1;
+                        out.write_all(&line)?;
+                    }
+                }
+                Msg::Flush(ack) => {
+                    out.flush()?;
+                    *pending = 0;
+                    let _ = ack.send(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        out.flush()?;
+        *pending = 0;
+        std::thread::sleep(BATCH_PAUSE);
+    }
+    out.flush()
+}
+
 /// One audit record.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
@@ -98,14 +135,13 @@ impl Audit {
         }
     }
 
-    /// Starts the writer task (must be called inside a tokio runtime).
+    /// Starts the writer thread.
     pub async fn start(
         sink: Sink,
         queue: usize,
         fail_closed: bool,
         metrics: Metrics,
     ) -> std::io::Result<Audit> {
-        let (tx, mut rx) = mpsc::channel::<Msg>(queue);
         let out: Box<dyn Write + Send> = match sink {
             Sink::Stdout => Box::new(std::io::stdout()),
             Sink::File(p) => Box::new(
@@ -115,37 +151,40 @@ impl Audit {
                     .open(&p)?,
             ),
         };
+        Audit::start_with(out, queue, fail_closed, metrics)
+    }
+
+    fn start_with(
+        out: Box<dyn Write + Send>,
+        queue: usize,
+        fail_closed: bool,
+        metrics: Metrics,
+    ) -> std::io::Result<Audit> {
+        let (tx, rx) = mpsc::channel::<Msg>(queue);
         // A thread of its own with plain blocking writes: no blocking-pool
         // hand-off per record. After each batch it pauses briefly so that
         // records gather in the queue instead of waking it one by one (a
         // wake-up per response cost more than the response's redaction).
+        let m = metrics.clone();
         std::thread::Builder::new()
             .name("scrim-audit".into())
             .spawn(move || {
-                let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-                let mut line = Vec::with_capacity(512);
-                while let Some(first) = rx.blocking_recv() {
-                    let mut next = Some(first);
-                    while let Some(msg) = next.take() {
-                        match msg {
-                            Msg::Record(rec) => {
-                                line.clear();
-                                if serde_json::to_writer(&mut line, &rec).is_ok() {
-                                    line.push(b'\n');
-                                    let _ = out.write_all(&line);
-                                }
-                            }
-                            Msg::Flush(ack) => {
-                                let _ = out.flush();
-                                let _ = ack.send(());
-                            }
+                let mut rx = rx;
+                let mut lost = 0;
+                if let Err(e) = write_loop(&mut rx, out, &mut lost) {
+                    tracing::error!(error = %e, "audit log write failed; audit records are dropped from now on");
+                    // Every record not written is counted: the unflushed
+                    // ones, those still queued, and (the queue closed) every
+                    // later one, which with `fail_closed` also fails its
+                    // response.
+                    rx.close();
+                    while let Ok(msg) = rx.try_recv() {
+                        if let Msg::Record(_) = msg {
+                            lost += 1;
                         }
-                        next = rx.try_recv().ok();
                     }
-                    let _ = out.flush();
-                    std::thread::sleep(BATCH_PAUSE);
+                    m.audit_dropped.inc_by(lost);
                 }
-                let _ = out.flush();
             })?;
         Ok(Audit {
             tx: Some(tx),
@@ -181,5 +220,65 @@ impl Audit {
     /// Whether records are written at all.
     pub fn enabled(&self) -> bool {
         self.tx.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink whose writes fail (a full disk, a closed pipe).
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other("disk full"))
+        }
+    }
+
+    fn record() -> Record {
+        Record {
+            ts: now(),
+            event: "redaction",
+            request_id: "r1".into(),
+            route: "default".into(),
+            direction: "response",
+            pack_digest: "d".into(),
+            rule: Some("card.pan".into()),
+            category: Some("card".into()),
+            count: Some(1),
+            offsets: vec![[0, 19]],
+            fingerprints: Vec::new(),
+            reason: None,
+            observe: false,
+        }
+    }
+
+    /// A failing audit sink is never silent: the failure is counted, and
+    /// with `fail_closed` every later record makes its response fail.
+    #[test]
+    fn write_failure_is_counted_and_fails_closed() {
+        let metrics = Metrics::new();
+        let audit = Audit::start_with(Box::new(Broken), 1000, true, metrics.clone()).unwrap();
+        let mut queued = 0;
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while audit.send(record()) {
+            queued += 1;
+            assert!(std::time::Instant::now() < end, "writer never gave up");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(queued >= 1);
+        // Every record queued was lost and counted, and so was the refused
+        // one (counted when `send` returned false).
+        let want = queued + 1;
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while metrics.audit_dropped.get() < want {
+            assert!(std::time::Instant::now() < end, "lost records not counted");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(metrics.audit_dropped.get(), want);
     }
 }
