@@ -89,6 +89,65 @@ pub struct Record {
     pub observe: bool,
 }
 
+impl Record {
+    /// A `redaction` record: `offsets.len()` values of one rule.
+    #[allow(clippy::too_many_arguments)]
+    pub fn redaction(
+        request_id: &str,
+        route: &str,
+        direction: &'static str,
+        m: &crate::Matcher,
+        rule: crate::RuleRef,
+        offsets: Vec<[u64; 2]>,
+        fingerprints: Vec<String>,
+        observe: bool,
+    ) -> Record {
+        let (id, category, _) = m.describe(rule);
+        Record {
+            ts: now(),
+            event: "redaction",
+            request_id: request_id.to_string(),
+            route: route.to_string(),
+            direction,
+            pack_digest: m.digest().to_string(),
+            rule: Some(id.to_string()),
+            category: Some(category.to_string()),
+            count: Some(offsets.len()),
+            offsets,
+            fingerprints,
+            reason: None,
+            observe,
+        }
+    }
+
+    /// A `blocked` or `aborted` record with its reason.
+    pub fn outcome(
+        event: &'static str,
+        request_id: &str,
+        route: &str,
+        direction: &'static str,
+        pack_digest: &str,
+        reason: &'static str,
+        observe: bool,
+    ) -> Record {
+        Record {
+            ts: now(),
+            event,
+            request_id: request_id.to_string(),
+            route: route.to_string(),
+            direction,
+            pack_digest: pack_digest.to_string(),
+            rule: None,
+            category: None,
+            count: None,
+            offsets: Vec::new(),
+            fingerprints: Vec::new(),
+            reason: Some(reason),
+            observe,
+        }
+    }
+}
+
 /// Current time for records.
 pub fn now() -> f64 {
     SystemTime::now()

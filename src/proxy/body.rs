@@ -128,21 +128,16 @@ impl<B> RedactBody<B> {
                 .with_label_values(&[&ctx.route, ctx.direction, id, category])
                 .inc_by(offsets.len() as u64);
             if ctx.audit.enabled() {
-                let kept = ctx.audit.send(Record {
-                    ts: crate::audit::now(),
-                    event: "redaction",
-                    request_id: ctx.request_id.clone(),
-                    route: ctx.route.clone(),
-                    direction: ctx.direction,
-                    pack_digest: ctx.matcher.digest().to_string(),
-                    rule: Some(id.to_string()),
-                    category: Some(category.to_string()),
-                    count: Some(offsets.len()),
+                let kept = ctx.audit.send(Record::redaction(
+                    &ctx.request_id,
+                    &ctx.route,
+                    ctx.direction,
+                    &ctx.matcher,
+                    rule,
                     offsets,
                     fingerprints,
-                    reason: None,
-                    observe: ctx.observe,
-                });
+                    ctx.observe,
+                ));
                 if !kept {
                     // The record was dropped and the config says fail closed.
                     ctx.audit_failed

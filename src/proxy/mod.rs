@@ -167,21 +167,15 @@ impl StreamCtx {
             .with_label_values(&[&self.route, reason])
             .inc();
         tracing::warn!(request_id = %self.request_id, route = %self.route, reason, "response aborted mid-body");
-        self.audit.send(Record {
-            ts: crate::audit::now(),
-            event: "aborted",
-            request_id: self.request_id.clone(),
-            route: self.route.clone(),
-            direction: self.direction,
-            pack_digest: self.matcher.digest().to_string(),
-            rule: None,
-            category: None,
-            count: None,
-            offsets: Vec::new(),
-            fingerprints: Vec::new(),
-            reason: Some(reason),
-            observe: self.observe,
-        });
+        self.audit.send(Record::outcome(
+            "aborted",
+            &self.request_id,
+            &self.route,
+            self.direction,
+            self.matcher.digest(),
+            reason,
+            self.observe,
+        ));
     }
 
     fn audit_ok(&self) -> bool {
@@ -416,21 +410,15 @@ impl Handled {
             .blocked
             .with_label_values(&[&self.route, reason])
             .inc();
-        shared.audit.send(Record {
-            ts: crate::audit::now(),
-            event: "blocked",
-            request_id: self.request_id.clone(),
-            route: self.route.clone(),
-            direction: "response",
-            pack_digest: shared.matcher().digest().to_string(),
-            rule: None,
-            category: None,
-            count: None,
-            offsets: Vec::new(),
-            fingerprints: Vec::new(),
-            reason: Some(reason),
-            observe: self.observe,
-        });
+        shared.audit.send(Record::outcome(
+            "blocked",
+            &self.request_id,
+            &self.route,
+            "response",
+            shared.matcher().digest(),
+            reason,
+            self.observe,
+        ));
         tracing::warn!(request_id = %self.request_id, route = %self.route, reason, "response blocked");
         self.done(shared, error_response(status, code, &self.request_id))
     }

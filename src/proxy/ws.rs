@@ -318,21 +318,16 @@ fn count_redactions(
             .redactions
             .with_label_values(&[&route.name, direction, id, category])
             .inc_by(offsets.len() as u64);
-        kept &= shared.audit.send(crate::audit::Record {
-            ts: crate::audit::now(),
-            event: "redaction",
-            request_id: rid.to_string(),
-            route: route.name.clone(),
+        kept &= shared.audit.send(crate::audit::Record::redaction(
+            rid,
+            &route.name,
             direction,
-            pack_digest: m.digest().to_string(),
-            rule: Some(id.to_string()),
-            category: Some(category.to_string()),
-            count: Some(offsets.len()),
+            m,
+            rule,
             offsets,
-            fingerprints: Vec::new(),
-            reason: None,
-            observe: route.mode == Mode::Observe,
-        });
+            Vec::new(),
+            route.mode == Mode::Observe,
+        ));
     }
     kept
 }
