@@ -13,7 +13,7 @@
 //! scanning ([`JsonScanner::malformed`]), so no byte passes unscanned.
 
 use crate::matcher::{Matcher, RuleRef};
-use crate::scan::{Redaction, ScanError, TextScanner};
+use crate::scan::{Redaction, ScanError, TextScanner, WordTrail};
 
 /// Deepest nesting accepted before the stream is treated as malformed.
 pub const MAX_DEPTH: usize = 256;
@@ -112,6 +112,11 @@ pub struct JsonScanner {
     /// and string values, space-separated: the context of the next value,
     /// so `{"label":"Available balance","amount":"$12.00"}` is confirmed.
     recent: Vec<u8>,
+    /// Words in everything `recent` was fed, found as it is fed: with it a
+    /// whole string's precheck reads the string once, not its context too.
+    words: WordTrail,
+    /// A trail for one number and its key (numbers are not in `recent`).
+    num_words: WordTrail,
     /// After falling back to text: document offset minus text-scanner
     /// offset (wrapping), so text redactions report document offsets.
     fb_shift: u64,
@@ -280,6 +285,8 @@ impl JsonScanner {
             seg_is_value: false,
             poison_esc: false,
             recent: Vec::with_capacity(2 * RECENT),
+            words: WordTrail::new(m),
+            num_words: WordTrail::new(m),
             fb_shift: 0,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
@@ -328,21 +335,29 @@ impl JsonScanner {
                     .unwrap_or(rest.len());
                 if n > 0 {
                     let s = &rest[..n];
-                    if self.seg_pending
-                        && rest.get(n) == Some(&b'"')
-                        && !crate::scan::may_match(m, self.seg_context(), s)
-                    {
-                        // The whole string is here and no rule can match in
-                        // it (with the context its segment would have):
-                        // copy it through (it has no byte that needs
-                        // escaping) without a segment.
-                        if let Tok::Str { key: true } = self.tok {
-                            self.push_key(s);
+                    if self.seg_pending && rest.get(n) == Some(&b'"') {
+                        // The whole string is here. Its words are found as
+                        // it joins the context stream; the context before it
+                        // was read when it joined.
+                        let text_from = self.words.pos();
+                        let ctx_from = text_from - self.seg_context().len() as u64;
+                        self.words.feed(m, s);
+                        let keyword = self.words.keyword_since(m, text_from);
+                        let gated = self.words.context_since(m, ctx_from);
+                        if crate::scan::may_match(m, keyword, gated, s) {
+                            self.string_bytes(m, s, false, out, events)?;
+                        } else {
+                            // No rule can match in it (with the context its
+                            // segment would have): copy it through (it has
+                            // no byte that needs escaping) without a segment.
+                            if let Tok::Str { key: true } = self.tok {
+                                self.push_key(s);
+                            }
+                            self.remember(s);
+                            out.extend_from_slice(s);
                         }
-                        self.note_recent(s);
-                        out.extend_from_slice(s);
                     } else {
-                        self.string_bytes(m, s, out, events)?;
+                        self.string_bytes(m, s, true, out, events)?;
                     }
                     i += n;
                     self.offset += n as u64;
@@ -575,10 +590,13 @@ impl JsonScanner {
         Ok(())
     }
 
+    /// Takes decoded bytes of the current string; `track` is false when
+    /// they were already fed to `words`.
     fn string_bytes(
         &mut self,
         m: &Matcher,
         bytes: &[u8],
+        track: bool,
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
@@ -598,7 +616,11 @@ impl JsonScanner {
         }
         let n = events.len();
         self.open_seg();
-        self.note_recent(bytes);
+        if track {
+            self.note_recent(m, bytes);
+        } else {
+            self.remember(bytes);
+        }
         self.text.feed(m, bytes, &mut self.scratch, events)?;
         self.fix_offsets(events, n);
         escape_into(&self.scratch, out);
@@ -674,7 +696,13 @@ impl JsonScanner {
     }
 
     /// Remembers decoded string bytes as context for later values.
-    fn note_recent(&mut self, bytes: &[u8]) {
+    fn note_recent(&mut self, m: &Matcher, bytes: &[u8]) {
+        self.words.feed(m, bytes);
+        self.remember(bytes);
+    }
+
+    /// `note_recent` for bytes already fed to `words`.
+    fn remember(&mut self, bytes: &[u8]) {
         let tail = &bytes[bytes.len().saturating_sub(RECENT)..];
         self.recent.extend_from_slice(tail);
         if self.recent.len() > RECENT {
@@ -717,7 +745,7 @@ impl JsonScanner {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
-        self.note_recent(if key { b": " } else { b" " });
+        self.note_recent(m, if key { b": " } else { b" " });
         if key {
             // Keys are scanned as text too, then looked up for field rules.
             self.tok = Tok::Str { key: false };
@@ -822,13 +850,35 @@ impl JsonScanner {
         } else {
             &self.number
         };
-        let n = events.len();
+        // The number's segment has the key as context: the same precheck
+        // as whole strings, with its own word trail over key and number.
         let ctx_len = self.key.len();
         self.key.extend_from_slice(b": ");
+        let trail = &mut self.num_words;
+        trail.reset(m);
+        trail.feed(m, &self.key);
+        let text_from = trail.pos();
+        trail.feed(m, src);
+        let keyword = trail.keyword_since(m, text_from);
+        let gated = trail.context_since(m, 0);
+        let skip = !crate::scan::may_match(m, keyword, gated, src);
+        // Debug builds (the tests) scan anyway and check that the skip was
+        // exact.
+        if skip && !cfg!(debug_assertions) {
+            self.key.truncate(ctx_len);
+            out.extend_from_slice(&self.number);
+            self.number.clear();
+            return Ok(());
+        }
+        let n = events.len();
         self.text.begin_segment(&self.key);
         self.key.truncate(ctx_len);
         self.text.feed(m, src, &mut self.scratch, events)?;
         self.text.end_segment(m, &mut self.scratch, events)?;
+        debug_assert!(
+            !skip || events.len() == n,
+            "the number precheck skipped a redaction"
+        );
         if events.len() > n {
             self.fix_offsets(events, n);
             let json_null = events[n..]
@@ -1074,7 +1124,7 @@ impl JsonScanner {
         let mut tmp = [0u8; 4];
         tmp[..bytes.len()].copy_from_slice(bytes);
         let n = bytes.len();
-        self.string_bytes(m, &tmp[..n], out, events)
+        self.string_bytes(m, &tmp[..n], true, out, events)
     }
 
     fn string_byte(
@@ -1097,11 +1147,11 @@ impl JsonScanner {
                 0..=0x1f => {
                     // A raw control byte is not valid JSON, but it is plainly
                     // string content: keep the structure (it is re-escaped).
-                    self.string_bytes(m, &[b], out, events)?;
+                    self.string_bytes(m, &[b], true, out, events)?;
                     Ok(true)
                 }
                 _ => {
-                    self.string_bytes(m, &[b], out, events)?;
+                    self.string_bytes(m, &[b], true, out, events)?;
                     Ok(true)
                 }
             },
@@ -1122,7 +1172,7 @@ impl JsonScanner {
                     _ => return Ok(false),
                 };
                 self.esc = Esc::None;
-                self.string_bytes(m, &[c], out, events)?;
+                self.string_bytes(m, &[c], true, out, events)?;
                 Ok(true)
             }
             Esc::Unicode(n, v) => {

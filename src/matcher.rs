@@ -362,7 +362,7 @@ pub struct Matcher {
     pub(crate) id: u64,
     pub(crate) rules: Vec<Rule>,
     pub(crate) fields: Vec<FieldRule>,
-    field_keys: HashMap<Vec<u8>, u16>,
+    field_keys: HashMap<Vec<u8>, u16, std::hash::BuildHasherDefault<KeyHash>>,
     pub(crate) dfa: DFA,
     /// Prefilter: an unanchored, all-matches lazy DFA over the patterns of
     /// the byte-triggered rules with look-around removed. Pattern `i` is
@@ -396,6 +396,11 @@ pub struct Matcher {
     /// pattern, its index in `keyword_rules` (or `u32::MAX`) and its
     /// `ctx_mask` bits.
     pub(crate) all_words: Option<AhoCorasick>,
+    /// The same words as a compact table DFA stepped one byte at a time,
+    /// so a scan can carry its state across pieces of text
+    /// (`scan::WordTrail`). `None` when there are no words, or when it
+    /// could not be built (then every piece counts as holding every word).
+    pub(crate) words_dfa: Option<WordDfa>,
     pub(crate) all_kw: Vec<u32>,
     pub(crate) all_ctx: Vec<u64>,
     /// Longest context word of a gated rule.
@@ -408,6 +413,10 @@ pub struct Matcher {
     /// look-around-free form or the DFA cannot be built: every string is
     /// then scanned.
     pub(crate) precheck: Option<DFA>,
+    /// Per gated rule, by context-word bit: its look-around-free pattern as
+    /// an unanchored lazy DFA, for the same check when one of its context
+    /// words is near (`None`: no such form, always scanned).
+    pub(crate) gate_pre: Vec<Option<DFA>>,
     /// Largest `back + before` of a gated rule.
     pub(crate) ctx_lo: usize,
     /// Bytes of already-released text kept for look-behind and context.
@@ -446,6 +455,204 @@ pub fn normalize_key(key: &[u8], out: &mut Vec<u8>) -> bool {
         out.push(b.to_ascii_lowercase());
     }
     true
+}
+
+/// Trigger words and context words (ASCII case-insensitive, every
+/// occurrence) as a dense table DFA: per byte one class lookup and one
+/// transition. States are numbered so that every state where a word ends
+/// comes at or after `first_match`; for those, `ends` holds the length of
+/// the shortest trigger word ending there (0: none) and the range of
+/// `ctx_ends` that lists the context words ending there as (gated rules
+/// served, length).
+#[derive(Debug)]
+pub(crate) struct WordDfa {
+    classes: [u8; 256],
+    stride: usize,
+    trans: Vec<u16>,
+    start: u16,
+    first_match: u16,
+    ends: Vec<(u16, u32, u32)>,
+    ctx_ends: Vec<(u64, u16)>,
+}
+
+/// What a [`WordDfa`] reports at a word end.
+pub(crate) struct WordEnds<'a> {
+    /// Length of the shortest trigger word ending here, 0 for none.
+    pub keyword: u16,
+    /// Context words ending here: (gated rules they serve, length).
+    pub context: &'a [(u64, u16)],
+}
+
+impl WordDfa {
+    /// Largest table built (states times classes); bigger word lists fall
+    /// back to treating every piece as holding every word.
+    const MAX_CELLS: usize = 1 << 22;
+
+    fn build(words: &[String], kw: &[u32], ctx: &[u64]) -> Option<WordDfa> {
+        use aho_corasick::automaton::Automaton;
+        let dfa = aho_corasick::dfa::Builder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(words)
+            .ok()?;
+        // Bytes of no word behave alike (class 0); the two ASCII cases of a
+        // letter behave alike.
+        let mut in_word = [false; 256];
+        for w in words {
+            for &b in w.as_bytes() {
+                in_word[usize::from(b.to_ascii_lowercase())] = true;
+                in_word[usize::from(b.to_ascii_uppercase())] = true;
+            }
+        }
+        let other = (0..=255u8).find(|&b| !in_word[usize::from(b)])?;
+        let mut classes = [0u8; 256];
+        let mut reps = vec![other];
+        for w in words {
+            for &b in w.as_bytes() {
+                let l = b.to_ascii_lowercase();
+                if classes[l as usize] == 0 {
+                    let c = u8::try_from(reps.len()).ok()?;
+                    classes[l as usize] = c;
+                    classes[l.to_ascii_uppercase() as usize] = c;
+                    reps.push(l);
+                }
+            }
+        }
+        let stride = reps.len();
+        let start = dfa.start_state(aho_corasick::Anchored::No).ok()?;
+        // Breadth-first over the states reachable from the start.
+        let mut ids = vec![start];
+        let mut index: HashMap<aho_corasick::automaton::StateID, usize> = HashMap::new();
+        index.insert(start, 0);
+        let mut next = Vec::new();
+        let mut i = 0;
+        while i < ids.len() {
+            for &r in &reps {
+                let n = dfa.next_state(aho_corasick::Anchored::No, ids[i], r);
+                let k = *index.entry(n).or_insert_with(|| {
+                    ids.push(n);
+                    ids.len() - 1
+                });
+                next.push(k);
+            }
+            if ids.len() * stride > Self::MAX_CELLS || ids.len() > usize::from(u16::MAX) {
+                return None;
+            }
+            i += 1;
+        }
+        // Per state, the shortest trigger word ending there and the context
+        // words ending there, by length.
+        let ends_of = |sid| {
+            let mut k = 0u16;
+            let mut c: Vec<(u64, u16)> = Vec::new();
+            if dfa.is_match(sid) {
+                for j in 0..dfa.match_len(sid) {
+                    let p = dfa.match_pattern(sid, j);
+                    let len = u16::try_from(dfa.pattern_len(p)).unwrap_or(u16::MAX);
+                    if kw[p.as_usize()] != u32::MAX && (k == 0 || len < k) {
+                        k = len;
+                    }
+                    let bits = ctx[p.as_usize()];
+                    if bits != 0 {
+                        match c.iter_mut().find(|e| e.1 == len) {
+                            Some(e) => e.0 |= bits,
+                            None => c.push((bits, len)),
+                        }
+                    }
+                }
+            }
+            (k, c)
+        };
+        let info: Vec<(u16, Vec<(u64, u16)>)> = ids.iter().map(|&s| ends_of(s)).collect();
+        let is_end = |k: usize| info[k].0 != 0 || !info[k].1.is_empty();
+        // Renumber: states without a word end first.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&k| is_end(k));
+        let mut new_id = vec![0u16; ids.len()];
+        for (n, &k) in order.iter().enumerate() {
+            new_id[k] = n as u16;
+        }
+        let first_match = order.iter().take_while(|&&k| !is_end(k)).count() as u16;
+        let mut trans = vec![0u16; ids.len() * stride];
+        for (k, row) in next.chunks(stride).enumerate() {
+            let base = usize::from(new_id[k]) * stride;
+            for (c, &to) in row.iter().enumerate() {
+                trans[base + c] = new_id[to];
+            }
+        }
+        let mut ends = Vec::new();
+        let mut ctx_ends = Vec::new();
+        for &k in &order[usize::from(first_match)..] {
+            let from = ctx_ends.len() as u32;
+            ctx_ends.extend_from_slice(&info[k].1);
+            ends.push((info[k].0, from, ctx_ends.len() as u32));
+        }
+        Some(WordDfa {
+            classes,
+            stride,
+            trans,
+            start: new_id[0],
+            first_match,
+            ends,
+            ctx_ends,
+        })
+    }
+
+    pub(crate) fn start(&self) -> u16 {
+        self.start
+    }
+
+    /// Steps through `bytes` from state `s`, which has read `pos` bytes;
+    /// at every word end, `found(what ends, end position)`. Returns the
+    /// new state.
+    #[inline]
+    pub(crate) fn run(
+        &self,
+        mut s: u16,
+        pos: u64,
+        bytes: &[u8],
+        mut found: impl FnMut(WordEnds<'_>, u64),
+    ) -> u16 {
+        for (i, &b) in bytes.iter().enumerate() {
+            let c = usize::from(self.classes[usize::from(b)]);
+            s = self.trans[usize::from(s) * self.stride + c];
+            if s >= self.first_match {
+                let (keyword, from, to) = self.ends[usize::from(s - self.first_match)];
+                let context = &self.ctx_ends[from as usize..to as usize];
+                found(WordEnds { keyword, context }, pos + i as u64 + 1);
+            }
+        }
+        s
+    }
+}
+
+/// Hash of normalized field names: every JSON key is looked up, and the
+/// table is fixed when packs compile (no insertion from traffic, so a
+/// keyed hash buys nothing). Multiply-rotate over 8-byte words.
+#[derive(Default)]
+pub(crate) struct KeyHash(u64);
+
+impl std::hash::Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+            h = (h.rotate_left(5) ^ v).wrapping_mul(K);
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
 }
 
 fn syntax_config() -> syntax::Config {
@@ -943,7 +1150,7 @@ impl Matcher {
         let mut errors = Vec::new();
         let mut pending = Vec::new();
         let mut fields = Vec::new();
-        let mut field_keys = HashMap::new();
+        let mut field_keys = HashMap::default();
         let mut examples = Vec::new();
         let mut ids: HashMap<String, (String, usize)> = HashMap::new();
         let mut pack_counts = Vec::new();
@@ -1235,6 +1442,11 @@ impl Matcher {
                 }
             }
         }
+        let words_dfa = if all_words.is_empty() {
+            None
+        } else {
+            WordDfa::build(&all_words, &all_kw, &all_ctx)
+        };
         let all_words_ac = if all_words.is_empty() {
             None
         } else {
@@ -1259,6 +1471,12 @@ impl Matcher {
             .map(|(_, h)| h.clone())
             .collect::<Option<Vec<Hir>>>()
             .and_then(|hirs| union_dfa(&hirs));
+        let gate_pre = rules
+            .iter()
+            .zip(&loose_all)
+            .filter(|(r, _)| r.gate.as_ref().is_some_and(|g| g.bit != 0))
+            .map(|(_, h)| h.as_ref().and_then(|h| union_dfa(std::slice::from_ref(h))))
+            .collect();
         fill_viable(&dfa, &mut rules);
         let history = rules
             .iter()
@@ -1346,11 +1564,13 @@ impl Matcher {
             ctx_words,
             ctx_mask,
             all_words: all_words_ac,
+            words_dfa,
             all_kw,
             all_ctx,
             ctx_maxword,
             ctx_lo,
             precheck,
+            gate_pre,
             keyword_bytes: {
                 let mut t = [false; 256];
                 for w in &words {
@@ -1503,5 +1723,120 @@ impl Matcher {
     /// rule needs plus the history kept for context and look-behind.
     pub fn window(&self) -> usize {
         self.max_need + self.history + self.rules.iter().map(|r| r.back).max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word table DFA reports, at every position, the same word ends as
+    /// the overlapping Aho-Corasick search over the same words: the
+    /// shortest trigger word and, per length, the gated rules served.
+    /// Per end position: shortest trigger word, (gated rules, length) of
+    /// the context words.
+    type Ends = (u64, u16, Vec<(u64, u16)>);
+
+    #[test]
+    fn word_dfa_equals_overlapping_search() {
+        let m = Matcher::builtin().expect("built-in packs");
+        let d = m.words_dfa.as_ref().expect("word table builds");
+        let ac = m.all_words.as_ref().expect("words automaton");
+        // Pieces: every word in both cases, cut words, and stray bytes.
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let list: Vec<&str> = vec![
+            "cvv",
+            "CVC",
+            "exp",
+            "valid thru",
+            "password",
+            "pin",
+            "PIN code",
+            "routing",
+            "account number",
+            "acct",
+            "a/c",
+            "balance",
+            "owe",
+            "kontonummer",
+            "ssn",
+            "tin",
+            "soc sec",
+            "dob",
+            "born",
+            "geb.",
+            "né le",
+            "phone",
+            "tel",
+            "mobile",
+            "teléfono",
+            "contraseña",
+            "gültig bis",
+            "Kontostand",
+            "overdraft",
+            "límite de crédito",
+        ];
+        for w in &list {
+            pieces.push(w.as_bytes().to_vec());
+            pieces.push(w.to_ascii_uppercase().into_bytes());
+            pieces.push(w.as_bytes()[..w.len() / 2].to_vec());
+        }
+        for b in [b" ", b"x", b"1", b":", b"\xc3", b"\xa9", b"\0", b"\xff"] {
+            pieces.push(b.to_vec());
+        }
+        for _ in 0..2000 {
+            let mut hay = Vec::new();
+            for _ in 0..rand(12) {
+                hay.extend_from_slice(&pieces[rand(pieces.len())]);
+            }
+            // Expected: per end position, shortest keyword and per-length
+            // context bits.
+            let mut want: Vec<Ends> = Vec::new();
+            for hit in ac.find_overlapping_iter(&hay) {
+                let p = hit.pattern().as_usize();
+                let end = hit.end() as u64;
+                let len = hit.len() as u16;
+                let e = match want.iter().position(|w| w.0 == end) {
+                    Some(i) => &mut want[i],
+                    None => {
+                        want.push((end, 0, Vec::new()));
+                        want.last_mut().unwrap()
+                    }
+                };
+                if m.all_kw[p] != u32::MAX && (e.1 == 0 || len < e.1) {
+                    e.1 = len;
+                }
+                if m.all_ctx[p] != 0 {
+                    match e.2.iter_mut().find(|c| c.1 == len) {
+                        Some(c) => c.0 |= m.all_ctx[p],
+                        None => e.2.push((m.all_ctx[p], len)),
+                    }
+                }
+            }
+            // Feed in two pieces to carry the state across a cut.
+            let cut = rand(hay.len() + 1);
+            let mut got: Vec<Ends> = Vec::new();
+            let mut record = |ends: WordEnds<'_>, end: u64| {
+                got.push((end, ends.keyword, ends.context.to_vec()));
+            };
+            let s = d.run(d.start(), 0, &hay[..cut], &mut record);
+            d.run(s, cut as u64, &hay[cut..], &mut record);
+            let norm = |v: &mut Vec<Ends>| {
+                for e in v.iter_mut() {
+                    e.2.sort_unstable_by_key(|c| c.1);
+                }
+                v.sort_unstable_by_key(|e| e.0);
+            };
+            norm(&mut want);
+            norm(&mut got);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&hay));
+        }
     }
 }

@@ -56,7 +56,7 @@
 //! [`Matcher::window`] bytes plus one input slice of [`MAX_SLICE`] bytes.
 
 use crate::matcher::{Matcher, RuleRef, WordGate};
-use regex_automata::hybrid::dfa::{Cache, OverlappingState};
+use regex_automata::hybrid::dfa::{Cache, OverlappingState, DFA};
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
 use std::cell::RefCell;
@@ -157,8 +157,7 @@ pub(crate) struct Scratch {
     dfa: Cache,
     filter: Option<Cache>,
     precheck: Option<Cache>,
-    /// Context and string joined for the context-word check.
-    joined: Vec<u8>,
+    gate_pre: Vec<Option<Cache>>,
     values: Vec<Option<(meta::Cache, Captures)>>,
 }
 
@@ -195,7 +194,11 @@ pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Scratch) -> R) -> R
                         dfa: m.dfa.create_cache(),
                         filter: m.filter.as_ref().map(|f| f.create_cache()),
                         precheck: m.precheck.as_ref().map(|f| f.create_cache()),
-                        joined: Vec::with_capacity(256),
+                        gate_pre: m
+                            .gate_pre
+                            .iter()
+                            .map(|d| d.as_ref().map(|d| d.create_cache()))
+                            .collect(),
                         values,
                     },
                 ));
@@ -233,53 +236,133 @@ fn find_trigger(hay: &[u8], digits: bool, extra: &[u8; 4]) -> Option<usize> {
     hay[i..].iter().position(|&b| is(b)).map(|p| i + p)
 }
 
-/// Whether `text`, scanned as one whole segment, contains a trigger of any
-/// rule (a trigger byte or a trigger word). Without one no rule can match in
-/// it, so it can be released as it is.
-pub(crate) fn can_trigger(m: &Matcher, text: &[u8]) -> bool {
-    if m.byte_gate() && find_trigger(text, m.digit_trigger, &m.gate_bytes()).is_some() {
-        return true;
-    }
-    m.keywords.as_ref().is_some_and(|ac| ac.is_match(text))
-}
-
 /// Whether some rule may match in `text` scanned as one whole segment
-/// after the context prefix `context` (see [`TextScanner::begin_segment`]).
-/// `false` is exact: no rule matches, so the text goes out unchanged. Used
-/// for whole JSON strings, which are mostly ids, timestamps and prose.
+/// after a context prefix (see [`TextScanner::begin_segment`]). `false` is
+/// exact: no rule matches, so the text goes out unchanged. Used for whole
+/// JSON strings and numbers, which are mostly ids, timestamps and prose.
 ///
-/// A match needs a trigger (byte or word) in `text`; a rule that needs no
-/// context word matches its look-around-free pattern somewhere in `text`
-/// (a superset: look-around at the text's edges only narrows); a gated rule
-/// needs one of its context words in `context` + `text`.
-pub(crate) fn may_match(m: &Matcher, context: &[u8], text: &[u8]) -> bool {
-    if !can_trigger(m, text) {
+/// The words are found by the caller's [`WordTrail`]: `keyword` says
+/// whether a trigger word lies wholly in `text`; `gated` has the context
+/// bit of every gated rule with a context word wholly in context + `text`.
+///
+/// A match needs a trigger (byte or word) in `text`, and its rule's
+/// look-around-free pattern matches somewhere in `text` (a superset:
+/// look-around at the text's edges only narrows); a gated rule also needs
+/// one of its context words in context + `text`.
+pub(crate) fn may_match(m: &Matcher, keyword: bool, gated: u64, text: &[u8]) -> bool {
+    let trigger = keyword
+        || (m.byte_gate() && find_trigger(text, m.digit_trigger, &m.gate_bytes()).is_some());
+    if !trigger {
         return false;
     }
     let Some(pre) = &m.precheck else {
         return true;
     };
     with_cache(m, |sc| {
-        if let Some(ac) = &m.ctx_words {
-            let hay: &[u8] = if context.is_empty() {
-                text
-            } else {
-                sc.joined.clear();
-                sc.joined.extend_from_slice(context);
-                sc.joined.extend_from_slice(text);
-                &sc.joined
-            };
-            if ac.is_match(hay) {
-                return true;
-            }
-        }
+        // A search error (the lazy DFA gave up) counts as a possible match.
+        let hit = |dfa: &DFA, cache: &mut Cache| {
+            dfa.try_search_fwd(cache, &Input::new(text).earliest(true))
+                .map_or(true, |hit| hit.is_some())
+        };
         let Some(cache) = sc.precheck.as_mut() else {
             return true;
         };
-        // A search error (the lazy DFA gave up) counts as a possible match.
-        pre.try_search_fwd(cache, &Input::new(text).earliest(true))
-            .map_or(true, |hit| hit.is_some())
+        if hit(pre, cache) {
+            return true;
+        }
+        let mut bits = gated;
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            match (m.gate_pre.get(b), sc.gate_pre.get_mut(b)) {
+                (Some(Some(dfa)), Some(Some(cache))) => {
+                    if hit(dfa, cache) {
+                        return true;
+                    }
+                }
+                _ => return true,
+            }
+        }
+        false
     })
+}
+
+/// Trigger words and context words over a stream of text pieces, for
+/// [`may_match`]: one pass of [`Matcher::words_dfa`] whose state carries
+/// across pieces, so text that is context for several later pieces is read
+/// once. Positions count the bytes fed.
+#[derive(Debug, Clone)]
+pub(crate) struct WordTrail {
+    state: u16,
+    pos: u64,
+    /// One more than the latest start of a trigger word seen (0: none).
+    keyword: u64,
+    /// The same per gated rule (by context bit), for its context words.
+    context: [u64; 64],
+}
+
+impl WordTrail {
+    pub(crate) fn new(m: &Matcher) -> WordTrail {
+        WordTrail {
+            state: m.words_dfa.as_ref().map_or(0, |d| d.start()),
+            pos: 0,
+            keyword: 0,
+            context: [0; 64],
+        }
+    }
+
+    /// Back to the start of a stream.
+    pub(crate) fn reset(&mut self, m: &Matcher) {
+        *self = WordTrail::new(m);
+    }
+
+    /// Bytes fed so far.
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// Reads the next piece of the stream.
+    pub(crate) fn feed(&mut self, m: &Matcher, bytes: &[u8]) {
+        if let Some(d) = &m.words_dfa {
+            let (kw, ctx) = (&mut self.keyword, &mut self.context);
+            self.state = d.run(self.state, self.pos, bytes, |ends, end| {
+                // One more than the start: end - len + 1.
+                if ends.keyword != 0 {
+                    *kw = (*kw).max(end + 1 - u64::from(ends.keyword));
+                }
+                for &(bits, len) in ends.context {
+                    let start1 = end + 1 - u64::from(len);
+                    let mut bits = bits;
+                    while bits != 0 {
+                        let b = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        ctx[b] = ctx[b].max(start1);
+                    }
+                }
+            });
+        }
+        self.pos += bytes.len() as u64;
+    }
+
+    /// Whether a trigger word lies wholly in the bytes fed from `from` on.
+    pub(crate) fn keyword_since(&self, m: &Matcher, from: u64) -> bool {
+        self.keyword > from || (m.words_dfa.is_none() && !m.all_kw.is_empty())
+    }
+
+    /// The context bits of the gated rules with a context word wholly in
+    /// the bytes fed from `from` on.
+    pub(crate) fn context_since(&self, m: &Matcher, from: u64) -> u64 {
+        if m.words_dfa.is_none() && !m.all_kw.is_empty() {
+            return u64::MAX;
+        }
+        let mut bits = 0;
+        for (b, &c) in self.context.iter().enumerate().take(m.gate_pre.len()) {
+            if c > from {
+                bits |= 1 << b;
+            }
+        }
+        bits
+    }
 }
 
 enum Step {

@@ -326,6 +326,34 @@ proptest! {
         prop_assert_eq!(chunked(Format::Json, doc.as_bytes(), &every), whole);
     }
 
+    /// JSON numbers take the same precheck with their key as context; debug
+    /// builds also scan every skipped number and assert it had no match
+    /// (`json.rs`, `end_number`). Keys and earlier strings here carry
+    /// context words of every gated rule, numbers every digit shape.
+    #[test]
+    fn json_number_precheck_is_exact(
+        parts in prop::collection::vec((
+            prop::sample::select(vec![
+                "acct", "account no", "routing", "aba", "ssn", "tin", "soc sec", "dob",
+                "born", "phone", "tel", "balance", "saldo", "owe", "n", "order", "",
+            ]),
+            prop::sample::select(vec!["", " ", "_", ": ", " is "]),
+            "-?(0|[1-9][0-9]{0,17})(\\.[0-9]{1,4})?([eE][+-]?[0-9]{1,2})?",
+        ), 1..5),
+    ) {
+        let mut doc = String::from("{");
+        for (i, (word, sep, num)) in parts.iter().enumerate() {
+            if i > 0 {
+                doc.push_str(", ");
+            }
+            doc.push_str(&format!("\"{word}{sep}{i}\": {num}, \"s{i}\": \"{word}\""));
+        }
+        doc.push('}');
+        let whole = redact_all(matcher(), Format::Json, doc.as_bytes()).expect("scan").0;
+        let every: Vec<usize> = (1..doc.len()).collect();
+        prop_assert_eq!(chunked(Format::Json, doc.as_bytes(), &every), whole);
+    }
+
     /// Arbitrary bytes never panic, and splitting never changes output.
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..600), cut in 0usize..600) {
