@@ -343,7 +343,7 @@ impl JsonScanner {
                         let ctx_from = text_from - self.seg_context().len() as u64;
                         self.words.feed(m, s);
                         let keyword = self.words.keyword_since(m, text_from);
-                        let gated = self.words.context_since(m, ctx_from);
+                        let gated = self.words.context_since(m, ctx_from, text_from);
                         if crate::scan::may_match(m, keyword, gated, s) {
                             self.string_bytes(m, s, false, out, events)?;
                         } else {
@@ -860,7 +860,7 @@ impl JsonScanner {
         let text_from = trail.pos();
         trail.feed(m, src);
         let keyword = trail.keyword_since(m, text_from);
-        let gated = trail.context_since(m, 0);
+        let gated = trail.context_since(m, 0, text_from);
         let skip = !crate::scan::may_match(m, keyword, gated, src);
         // Debug builds (the tests) scan anyway and check that the skip was
         // exact.

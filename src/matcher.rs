@@ -417,6 +417,9 @@ pub struct Matcher {
     /// an unanchored lazy DFA, for the same check when one of its context
     /// words is near (`None`: no such form, always scanned).
     pub(crate) gate_pre: Vec<Option<DFA>>,
+    /// Per gated rule, by context-word bit: how far before a trigger its
+    /// context words can start and still count (`WordGate::lo`).
+    pub(crate) gate_lo: Vec<usize>,
     /// Largest `back + before` of a gated rule.
     pub(crate) ctx_lo: usize,
     /// Bytes of already-released text kept for look-behind and context.
@@ -1477,6 +1480,10 @@ impl Matcher {
             .filter(|(r, _)| r.gate.as_ref().is_some_and(|g| g.bit != 0))
             .map(|(_, h)| h.as_ref().and_then(|h| union_dfa(std::slice::from_ref(h))))
             .collect();
+        let gate_lo = rules
+            .iter()
+            .filter_map(|r| r.gate.as_ref().filter(|g| g.bit != 0).map(|g| g.lo))
+            .collect();
         fill_viable(&dfa, &mut rules);
         let history = rules
             .iter()
@@ -1571,6 +1578,7 @@ impl Matcher {
             ctx_lo,
             precheck,
             gate_pre,
+            gate_lo,
             keyword_bytes: {
                 let mut t = [false; 256];
                 for w in &words {

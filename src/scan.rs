@@ -349,15 +349,17 @@ impl WordTrail {
         self.keyword > from || (m.words_dfa.is_none() && !m.all_kw.is_empty())
     }
 
-    /// The context bits of the gated rules with a context word wholly in
-    /// the bytes fed from `from` on.
-    pub(crate) fn context_since(&self, m: &Matcher, from: u64) -> u64 {
+    /// The context bits of the gated rules with a context word that lies
+    /// wholly in the bytes fed from `from` on and is near enough to count
+    /// for a trigger at or after `text` (it starts at most the rule's
+    /// `lo` before it).
+    pub(crate) fn context_since(&self, m: &Matcher, from: u64, text: u64) -> u64 {
         if m.words_dfa.is_none() && !m.all_kw.is_empty() {
             return u64::MAX;
         }
         let mut bits = 0;
-        for (b, &c) in self.context.iter().enumerate().take(m.gate_pre.len()) {
-            if c > from {
+        for (b, (&c, &lo)) in self.context.iter().zip(&m.gate_lo).enumerate() {
+            if c > from.max(text.saturating_sub(lo as u64)) {
                 bits |= 1 << b;
             }
         }
