@@ -105,6 +105,11 @@ pub struct JsonScanner {
     /// copied through without touching the text scanner. `seg_is_value`
     /// says whether its context is the current key.
     seg_pending: bool,
+    /// The current string was scanned whole and its segment has ended
+    /// (`close_seg` has nothing left to do); set only for the call that
+    /// scans it.
+    whole: bool,
+    seg_ended: bool,
     seg_is_value: bool,
     /// Poison mode inside a string: the previous byte was a backslash.
     poison_esc: bool,
@@ -282,6 +287,8 @@ impl JsonScanner {
             poison: None,
             key_overflow: false,
             seg_pending: false,
+            whole: false,
+            seg_ended: false,
             seg_is_value: false,
             poison_esc: false,
             recent: Vec::with_capacity(2 * RECENT),
@@ -600,6 +607,7 @@ impl JsonScanner {
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
+        let whole = std::mem::take(&mut self.whole);
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
@@ -621,7 +629,13 @@ impl JsonScanner {
         } else {
             self.remember(bytes);
         }
-        self.text.feed(m, bytes, &mut self.scratch, events)?;
+        if whole {
+            self.text
+                .feed_and_end(m, bytes, &mut self.scratch, events)?;
+            self.seg_ended = true;
+        } else {
+            self.text.feed(m, bytes, &mut self.scratch, events)?;
+        }
         self.fix_offsets(events, n);
         escape_into(&self.scratch, out);
         self.scratch.clear();
@@ -731,6 +745,9 @@ impl JsonScanner {
     fn close_seg(&mut self, m: &Matcher, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
         if self.seg_pending {
             self.seg_pending = false;
+            return Ok(());
+        }
+        if std::mem::take(&mut self.seg_ended) {
             return Ok(());
         }
         self.text.end_segment(m, &mut self.scratch, events)

@@ -387,7 +387,7 @@ pub struct Matcher {
     /// Bytes that occur in some trigger word (both ASCII cases).
     keyword_bytes: [bool; 256],
     /// Every proper, non-empty prefix of every trigger word, lowercased.
-    keyword_prefixes: std::collections::HashSet<Vec<u8>>,
+    keyword_prefixes: std::collections::HashSet<Vec<u8>, std::hash::BuildHasherDefault<KeyHash>>,
     /// Every gated rule's context words in one automaton (overlapping,
     /// ASCII case-insensitive), with per word the gated rules it serves.
     pub(crate) ctx_words: Option<AhoCorasick>,

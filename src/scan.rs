@@ -460,6 +460,24 @@ impl TextScanner {
         Ok(())
     }
 
+    /// Feeds the segment's last bytes and ends it: the same output as
+    /// [`TextScanner::feed`] then [`TextScanner::end_segment`], with one
+    /// scanning pass instead of two when the bytes fit one input slice.
+    pub fn feed_and_end(
+        &mut self,
+        m: &Matcher,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        if input.len() <= MAX_SLICE {
+            self.buf.extend_from_slice(input);
+        } else {
+            self.feed(m, input, out, events)?;
+        }
+        self.end_segment(m, out, events)
+    }
+
     /// Ends the segment: scans and writes out everything held.
     pub fn end_segment(
         &mut self,
