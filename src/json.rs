@@ -352,6 +352,9 @@ impl JsonScanner {
                         let keyword = self.words.keyword_since(m, text_from);
                         let gated = self.words.context_since(m, ctx_from, text_from);
                         if crate::scan::may_match(m, keyword, gated, s) {
+                            // Whole: its segment is scanned and ended here,
+                            // in one pass.
+                            self.whole = true;
                             self.string_bytes(m, s, false, out, events)?;
                         } else {
                             // No rule can match in it (with the context its
