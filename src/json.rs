@@ -105,10 +105,8 @@ pub struct JsonScanner {
     /// copied through without touching the text scanner. `seg_is_value`
     /// says whether its context is the current key.
     seg_pending: bool,
-    /// The current string was scanned whole and its segment has ended
-    /// (`close_seg` has nothing left to do); set only for the call that
-    /// scans it.
-    whole: bool,
+    /// The current string was scanned whole and its segment has ended:
+    /// `close_seg` has nothing left to do.
     seg_ended: bool,
     seg_is_value: bool,
     /// Poison mode inside a string: the previous byte was a backslash.
@@ -287,7 +285,6 @@ impl JsonScanner {
             poison: None,
             key_overflow: false,
             seg_pending: false,
-            whole: false,
             seg_ended: false,
             seg_is_value: false,
             poison_esc: false,
@@ -352,10 +349,7 @@ impl JsonScanner {
                         let keyword = self.words.keyword_since(m, text_from);
                         let gated = self.words.context_since(m, ctx_from, text_from);
                         if crate::scan::may_match(m, keyword, gated, s) {
-                            // Whole: its segment is scanned and ended here,
-                            // in one pass.
-                            self.whole = true;
-                            self.string_bytes(m, s, false, out, events)?;
+                            self.string_bytes(m, s, true, out, events)?;
                         } else {
                             // No rule can match in it (with the context its
                             // segment would have): copy it through (it has
@@ -367,7 +361,7 @@ impl JsonScanner {
                             out.extend_from_slice(s);
                         }
                     } else {
-                        self.string_bytes(m, s, true, out, events)?;
+                        self.string_bytes(m, s, false, out, events)?;
                     }
                     i += n;
                     self.offset += n as u64;
@@ -600,17 +594,17 @@ impl JsonScanner {
         Ok(())
     }
 
-    /// Takes decoded bytes of the current string; `track` is false when
-    /// they were already fed to `words`.
+    /// Takes decoded bytes of the current string. `whole`: they are the
+    /// whole string, already fed to `words` (the precheck's fast path); its
+    /// segment is then scanned and ended here, in one pass.
     fn string_bytes(
         &mut self,
         m: &Matcher,
         bytes: &[u8],
-        track: bool,
+        whole: bool,
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
-        let whole = std::mem::take(&mut self.whole);
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
@@ -627,16 +621,13 @@ impl JsonScanner {
         }
         let n = events.len();
         self.open_seg();
-        if track {
-            self.note_recent(m, bytes);
-        } else {
-            self.remember(bytes);
-        }
         if whole {
+            self.remember(bytes);
             self.text
                 .feed_and_end(m, bytes, &mut self.scratch, events)?;
             self.seg_ended = true;
         } else {
+            self.note_recent(m, bytes);
             self.text.feed(m, bytes, &mut self.scratch, events)?;
         }
         self.fix_offsets(events, n);
@@ -1144,7 +1135,7 @@ impl JsonScanner {
         let mut tmp = [0u8; 4];
         tmp[..bytes.len()].copy_from_slice(bytes);
         let n = bytes.len();
-        self.string_bytes(m, &tmp[..n], true, out, events)
+        self.string_bytes(m, &tmp[..n], false, out, events)
     }
 
     fn string_byte(
@@ -1167,11 +1158,11 @@ impl JsonScanner {
                 0..=0x1f => {
                     // A raw control byte is not valid JSON, but it is plainly
                     // string content: keep the structure (it is re-escaped).
-                    self.string_bytes(m, &[b], true, out, events)?;
+                    self.string_bytes(m, &[b], false, out, events)?;
                     Ok(true)
                 }
                 _ => {
-                    self.string_bytes(m, &[b], true, out, events)?;
+                    self.string_bytes(m, &[b], false, out, events)?;
                     Ok(true)
                 }
             },
@@ -1192,7 +1183,7 @@ impl JsonScanner {
                     _ => return Ok(false),
                 };
                 self.esc = Esc::None;
-                self.string_bytes(m, &[c], true, out, events)?;
+                self.string_bytes(m, &[c], false, out, events)?;
                 Ok(true)
             }
             Esc::Unicode(n, v) => {

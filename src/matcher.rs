@@ -413,13 +413,9 @@ pub struct Matcher {
     /// look-around-free form or the DFA cannot be built: every string is
     /// then scanned.
     pub(crate) precheck: Option<DFA>,
-    /// Per gated rule, by context-word bit: its look-around-free pattern as
-    /// an unanchored lazy DFA, for the same check when one of its context
-    /// words is near (`None`: no such form, always scanned).
-    pub(crate) gate_pre: Vec<Option<DFA>>,
-    /// Per gated rule, by context-word bit: how far before a trigger its
-    /// context words can start and still count (`WordGate::lo`).
-    pub(crate) gate_lo: Vec<usize>,
+    /// Per gated rule, by context-word bit: what the JSON precheck needs
+    /// of it.
+    pub(crate) gate_pre: Vec<GatePre>,
     /// Largest `back + before` of a gated rule.
     pub(crate) ctx_lo: usize,
     /// Bytes of already-released text kept for look-behind and context.
@@ -458,6 +454,17 @@ pub fn normalize_key(key: &[u8], out: &mut Vec<u8>) -> bool {
         out.push(b.to_ascii_lowercase());
     }
     true
+}
+
+/// A gated rule as the JSON precheck sees it (`scan::may_match`).
+#[derive(Debug)]
+pub(crate) struct GatePre {
+    /// Its look-around-free pattern as an unanchored lazy DFA, run when one
+    /// of its context words is near (`None`: no such form, always scanned).
+    pub dfa: Option<DFA>,
+    /// How far before a trigger its context words can start and still
+    /// count (`WordGate::lo`).
+    pub lo: usize,
 }
 
 /// Trigger words and context words (ASCII case-insensitive, every
@@ -1477,12 +1484,13 @@ impl Matcher {
         let gate_pre = rules
             .iter()
             .zip(&loose_all)
-            .filter(|(r, _)| r.gate.as_ref().is_some_and(|g| g.bit != 0))
-            .map(|(_, h)| h.as_ref().and_then(|h| union_dfa(std::slice::from_ref(h))))
-            .collect();
-        let gate_lo = rules
-            .iter()
-            .filter_map(|r| r.gate.as_ref().filter(|g| g.bit != 0).map(|g| g.lo))
+            .filter_map(|(r, h)| {
+                let g = r.gate.as_ref().filter(|g| g.bit != 0)?;
+                Some(GatePre {
+                    dfa: h.as_ref().and_then(|h| union_dfa(std::slice::from_ref(h))),
+                    lo: g.lo,
+                })
+            })
             .collect();
         fill_viable(&dfa, &mut rules);
         let history = rules
@@ -1578,7 +1586,6 @@ impl Matcher {
             ctx_lo,
             precheck,
             gate_pre,
-            gate_lo,
             keyword_bytes: {
                 let mut t = [false; 256];
                 for w in &words {
@@ -1685,6 +1692,13 @@ impl Matcher {
     }
 
     /// Whether any rule is triggered by bytes at all.
+    /// Whether words exist that [`Matcher::words_dfa`] cannot report (its
+    /// table was too big to build): every piece then counts as holding
+    /// every word.
+    pub(crate) fn words_unknown(&self) -> bool {
+        self.words_dfa.is_none() && !self.all_kw.is_empty()
+    }
+
     pub(crate) fn byte_gate(&self) -> bool {
         self.digit_trigger || !self.extra_bytes.is_empty()
     }

@@ -197,7 +197,7 @@ pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Scratch) -> R) -> R
                         gate_pre: m
                             .gate_pre
                             .iter()
-                            .map(|d| d.as_ref().map(|d| d.create_cache()))
+                            .map(|g| g.dfa.as_ref().map(|d| d.create_cache()))
                             .collect(),
                         values,
                     },
@@ -274,8 +274,11 @@ pub(crate) fn may_match(m: &Matcher, keyword: bool, gated: u64, text: &[u8]) -> 
         while bits != 0 {
             let b = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            match (m.gate_pre.get(b), sc.gate_pre.get_mut(b)) {
-                (Some(Some(dfa)), Some(Some(cache))) => {
+            match (
+                m.gate_pre.get(b).and_then(|g| g.dfa.as_ref()),
+                sc.gate_pre.get_mut(b),
+            ) {
+                (Some(dfa), Some(Some(cache))) => {
                     if hit(dfa, cache) {
                         return true;
                     }
@@ -346,7 +349,7 @@ impl WordTrail {
 
     /// Whether a trigger word lies wholly in the bytes fed from `from` on.
     pub(crate) fn keyword_since(&self, m: &Matcher, from: u64) -> bool {
-        self.keyword > from || (m.words_dfa.is_none() && !m.all_kw.is_empty())
+        self.keyword > from || m.words_unknown()
     }
 
     /// The context bits of the gated rules with a context word that lies
@@ -354,12 +357,12 @@ impl WordTrail {
     /// for a trigger at or after `text` (it starts at most the rule's
     /// `lo` before it).
     pub(crate) fn context_since(&self, m: &Matcher, from: u64, text: u64) -> u64 {
-        if m.words_dfa.is_none() && !m.all_kw.is_empty() {
+        if m.words_unknown() {
             return u64::MAX;
         }
         let mut bits = 0;
-        for (b, (&c, &lo)) in self.context.iter().zip(&m.gate_lo).enumerate() {
-            if c > from.max(text.saturating_sub(lo as u64)) {
+        for (b, (&c, g)) in self.context.iter().zip(&m.gate_pre).enumerate() {
+            if c > from.max(text.saturating_sub(g.lo as u64)) {
                 bits |= 1 << b;
             }
         }
