@@ -49,6 +49,8 @@ pub struct Route {
     pub unscannable: Unscannable,
     /// Response headers whose values get the text rules.
     pub redact_headers: Vec<String>,
+    /// The route's metric series, resolved by its first request.
+    pub stats: crate::metrics::RouteMetricsCell,
 }
 
 impl Route {
@@ -62,6 +64,7 @@ impl Route {
             redact_requests: false,
             unscannable: Unscannable::Text,
             redact_headers: Vec::new(),
+            stats: Default::default(),
         }
     }
 
@@ -643,6 +646,7 @@ impl Config {
                     .iter()
                     .map(|h| h.to_ascii_lowercase())
                     .collect(),
+                stats: Default::default(),
             });
         }
         // Requests no route matches get the built-in default policy, never
@@ -710,16 +714,17 @@ impl Config {
 
     /// The route for a request.
     pub fn route(&self, host: Option<&str>, path: &str) -> &std::sync::Arc<Route> {
-        let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
+        // Route hosts are stored in lower case; compare without allocating.
+        let host = host.map(|h| h.split(':').next().unwrap_or(h));
         let path = normalize_path(path);
-        let path = path.as_str();
+        let path = path.as_ref();
         self.routes
             .iter()
             .find(|r| {
                 r.matches_path(path)
                     && r.host
                         .as_ref()
-                        .is_none_or(|rh| host.as_deref() == Some(rh.as_str()))
+                        .is_none_or(|rh| host.is_some_and(|h| h.eq_ignore_ascii_case(rh)))
             })
             .unwrap_or(&self.routes[self.routes.len() - 1])
     }
@@ -729,7 +734,15 @@ impl Config {
 /// only: percent-escapes decoded, `;params` dropped, empty and `.` segments
 /// removed, `..` resolved. So `/api//%74ranscripts/./7;x=1` takes the route
 /// of `/api/transcripts/7` instead of falling through to another route.
-pub fn normalize_path(path: &str) -> String {
+pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if is_normal_path(path) {
+        std::borrow::Cow::Borrowed(path)
+    } else {
+        std::borrow::Cow::Owned(normalize_path_slow(path))
+    }
+}
+
+fn normalize_path_slow(path: &str) -> String {
     let raw = path.as_bytes();
     let mut decoded = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -762,6 +775,22 @@ pub fn normalize_path(path: &str) -> String {
     out
 }
 
+/// Whether [`normalize_path`] would return `path` unchanged: it starts with
+/// `/`, has no `%` or `;`, no empty segment (`//`, a trailing `/`) and no
+/// `.` or `..` segment. The common case, checked without allocating.
+fn is_normal_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    !rest.bytes().any(|b| b == b'%' || b == b';')
+        && rest
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
 fn errs_push(err: &mut impl FnMut(&str, String), line: usize, name: &str, msg: String) {
     err("route", format!("line {line}, route {name:?}: {msg}"));
 }
@@ -769,6 +798,31 @@ fn errs_push(err: &mut impl FnMut(&str, String), line: usize, name: &str, msg: S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_paths_are_exactly_the_fixed_points() {
+        // Every path of up to 6 bytes over the bytes that matter.
+        let alphabet = [b'/', b'.', b'%', b';', b'a', b'7', b'4'];
+        let mut p = Vec::new();
+        let mut fast = 0;
+        for len in 0..=6u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                p.clear();
+                for _ in 0..len {
+                    p.push(alphabet[n % alphabet.len()]);
+                    n /= alphabet.len();
+                }
+                let path = std::str::from_utf8(&p).unwrap();
+                let slow = normalize_path_slow(path);
+                // The fast check is sound (it may send a fixed point such as
+                // "/%" down the slow path, never the reverse).
+                assert!(!is_normal_path(path) || slow == path, "{path:?}");
+                assert_eq!(normalize_path(path), slow.as_str(), "{path:?}");
+                fast += usize::from(is_normal_path(path));
+            }
+        }
+        assert!(fast > 100, "{fast}");
+    }
 
     #[test]
     fn route_paths_are_normalized() {

@@ -4,9 +4,10 @@
 //! from the packs, and the fixed reason/kind/format strings below.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, Opts, Registry, TextEncoder,
 };
+use std::sync::{Arc, OnceLock};
 
 /// Every metric scrim exports. Cloning is one reference count (each
 /// request's stream holds a clone).
@@ -77,6 +78,11 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
 }
 
 impl Metrics {
+    /// Identity of this set of metrics (clones share it).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// Creates every metric in a new registry.
     // The metric definitions are constants; `expect` documents that a
     // failure here is a programming error caught by any test run.
@@ -268,5 +274,113 @@ pub fn status_class(code: u16) -> &'static str {
         3 => "3xx",
         4 => "4xx",
         _ => "5xx",
+    }
+}
+
+/// The metric series of one route that every request touches, each
+/// resolved on first use and kept: a labelled lookup (hash the labels, take
+/// a lock, find the child) per request and per body frame is a measurable
+/// share of a pass-through request's cost. A series appears in the output
+/// only once used, exactly as with direct lookups.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    /// Which [`Metrics`] the series belong to.
+    owner: usize,
+    route: String,
+    requests: [OnceLock<IntCounter>; 5],
+    duration: OnceLock<Histogram>,
+    ttfb: OnceLock<Histogram>,
+    /// By reason: route_pass, binary, observe.
+    unscanned: [OnceLock<IntCounter>; 3],
+    /// By format: text, json, ndjson, sse.
+    scanned: [OnceLock<IntCounter>; 4],
+}
+
+const UNSCANNED_REASONS: [&str; 3] = ["route_pass", "binary", "observe"];
+
+impl RouteMetrics {
+    fn new(m: &Metrics, route: &str) -> RouteMetrics {
+        RouteMetrics {
+            owner: m.id(),
+            route: route.to_string(),
+            requests: Default::default(),
+            duration: OnceLock::new(),
+            ttfb: OnceLock::new(),
+            unscanned: Default::default(),
+            scanned: Default::default(),
+        }
+    }
+
+    /// `scrim_requests_total` for this route and `status`'s class.
+    pub fn requests(&self, m: &Metrics, status: u16) -> &IntCounter {
+        let class = status_class(status);
+        let i = usize::from(class.as_bytes()[0] - b'1');
+        self.requests[i].get_or_init(|| m.requests.with_label_values(&[&self.route, class]))
+    }
+
+    /// The request duration histogram of this route.
+    pub fn duration(&self, m: &Metrics) -> &Histogram {
+        self.duration
+            .get_or_init(|| m.duration.with_label_values(&[&self.route]))
+    }
+
+    /// The upstream time-to-first-byte histogram of this route.
+    pub fn ttfb(&self, m: &Metrics) -> &Histogram {
+        self.ttfb
+            .get_or_init(|| m.ttfb.with_label_values(&[&self.route]))
+    }
+
+    /// Adds to `scrim_unscanned_bytes_total` for this route and `reason`.
+    pub fn add_unscanned(&self, m: &Metrics, reason: &str, n: u64) {
+        match UNSCANNED_REASONS.iter().position(|r| *r == reason) {
+            Some(i) => self.unscanned[i]
+                .get_or_init(|| m.unscanned_bytes.with_label_values(&[&self.route, reason]))
+                .inc_by(n),
+            None => m
+                .unscanned_bytes
+                .with_label_values(&[&self.route, reason])
+                .inc_by(n),
+        }
+    }
+
+    /// Adds to `scrim_scanned_bytes_total` for this route and `format`.
+    pub fn add_scanned(&self, m: &Metrics, format: crate::Format, n: u64) {
+        let i = format as usize;
+        self.scanned[i]
+            .get_or_init(|| {
+                m.scanned_bytes
+                    .with_label_values(&[&self.route, format.name()])
+            })
+            .inc_by(n);
+    }
+}
+
+/// Where a route keeps its [`RouteMetrics`]: resolved by the first request
+/// and shared by later ones. A clone starts empty.
+#[derive(Default)]
+pub struct RouteMetricsCell(OnceLock<Arc<RouteMetrics>>);
+
+impl RouteMetricsCell {
+    /// The route's series in `m`. A route used with a second [`Metrics`]
+    /// (tests) gets fresh, uncached series for it.
+    pub fn get(&self, m: &Metrics, route: &str) -> Arc<RouteMetrics> {
+        let rm = self.0.get_or_init(|| Arc::new(RouteMetrics::new(m, route)));
+        if rm.owner == m.id() {
+            rm.clone()
+        } else {
+            Arc::new(RouteMetrics::new(m, route))
+        }
+    }
+}
+
+impl Clone for RouteMetricsCell {
+    fn clone(&self) -> Self {
+        RouteMetricsCell::default()
+    }
+}
+
+impl std::fmt::Debug for RouteMetricsCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteMetricsCell")
     }
 }

@@ -90,6 +90,7 @@ impl LineState {
 /// Per-stream redaction state.
 pub struct Redactor {
     matcher: Arc<Matcher>,
+    format: Format,
     inner: Inner,
     done: bool,
 }
@@ -117,9 +118,15 @@ impl Redactor {
         };
         Redactor {
             matcher,
+            format,
             inner,
             done: false,
         }
+    }
+
+    /// The format this stream is scanned in.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// The rules this stream runs with (kept even if the proxy reloads).

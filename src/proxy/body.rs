@@ -125,12 +125,12 @@ impl<B> RedactBody<B> {
             let (id, category, _) = ctx.matcher.describe(rule);
             ctx.metrics
                 .redactions
-                .with_label_values(&[&ctx.route, ctx.direction, id, category])
+                .with_label_values(&[&ctx.route.name, ctx.direction, id, category])
                 .inc_by(offsets.len() as u64);
             if ctx.audit.enabled() {
                 let kept = ctx.audit.send(Record::redaction(
                     &ctx.request_id,
-                    &ctx.route,
+                    &ctx.route.name,
                     ctx.direction,
                     &ctx.matcher,
                     rule,
@@ -181,18 +181,14 @@ impl<B> RedactBody<B> {
         match &mut self.treatment {
             Treatment::Pass(reason) => {
                 self.ctx
-                    .metrics
-                    .unscanned_bytes
-                    .with_label_values(&[self.ctx.route.as_str(), *reason])
-                    .inc_by(bytes.len() as u64);
+                    .stats
+                    .add_unscanned(&self.ctx.metrics, reason, bytes.len() as u64);
                 self.out.extend_from_slice(bytes);
             }
             Treatment::Scan(r) => {
                 self.ctx
-                    .metrics
-                    .scanned_bytes
-                    .with_label_values(&[&self.ctx.route, self.ctx.format])
-                    .inc_by(bytes.len() as u64);
+                    .stats
+                    .add_scanned(&self.ctx.metrics, r.format(), bytes.len() as u64);
                 if self.ctx.observe {
                     // Observe: count what would be redacted, send the body
                     // as it is.
@@ -205,10 +201,8 @@ impl<B> RedactBody<B> {
                     }
                     self.out.extend_from_slice(bytes);
                     self.ctx
-                        .metrics
-                        .unscanned_bytes
-                        .with_label_values(&[&self.ctx.route, "observe"])
-                        .inc_by(bytes.len() as u64);
+                        .stats
+                        .add_unscanned(&self.ctx.metrics, "observe", bytes.len() as u64);
                 } else {
                     r.feed(bytes, &mut self.out, &mut self.events)
                         .map_err(|_| "engine_error")?;
@@ -221,7 +215,7 @@ impl<B> RedactBody<B> {
                     self.ctx
                         .metrics
                         .malformed
-                        .with_label_values(&[&self.ctx.route])
+                        .with_label_values(&[&self.ctx.route.name])
                         .inc();
                 }
             }
@@ -270,11 +264,11 @@ where
                         if let Treatment::Pass(reason) = this.treatment {
                             // Nothing to change: hand the frame on as it
                             // is, without a copy.
-                            this.ctx
-                                .metrics
-                                .unscanned_bytes
-                                .with_label_values(&[this.ctx.route.as_str(), reason])
-                                .inc_by(data.len() as u64);
+                            this.ctx.stats.add_unscanned(
+                                &this.ctx.metrics,
+                                reason,
+                                data.len() as u64,
+                            );
                             return Poll::Ready(Some(Ok(Frame::data(data))));
                         }
                     }

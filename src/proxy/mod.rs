@@ -17,7 +17,7 @@ pub mod ws;
 
 use crate::audit::{Audit, Record};
 use crate::config::{Config, Mode, Route, Unscannable};
-use crate::metrics::{status_class, Metrics};
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::{Format, Matcher, Redactor};
 use body::{BoxError, RedactBody, Treatment};
 use bytes::Bytes;
@@ -145,8 +145,9 @@ fn store<T>(l: &RwLock<Arc<T>>, v: Arc<T>) {
 
 /// Per-stream context shared by a body wrapper and its request.
 pub struct StreamCtx {
-    route: String,
-    request_id: String,
+    route: Arc<Route>,
+    stats: Arc<RouteMetrics>,
+    request_id: Arc<str>,
     direction: &'static str,
     format: &'static str,
     observe: bool,
@@ -164,13 +165,13 @@ impl StreamCtx {
     fn aborted(&self, reason: &'static str) {
         self.metrics
             .aborted
-            .with_label_values(&[&self.route, reason])
+            .with_label_values(&[&self.route.name, reason])
             .inc();
-        tracing::warn!(request_id = %self.request_id, route = %self.route, reason, "response aborted mid-body");
+        tracing::warn!(request_id = %self.request_id, route = %self.route.name, reason, "response aborted mid-body");
         self.audit.send(Record::outcome(
             "aborted",
             &self.request_id,
-            &self.route,
+            &self.route.name,
             self.direction,
             self.matcher.digest(),
             reason,
@@ -184,19 +185,13 @@ impl StreamCtx {
 
     fn finish_request(&self) {
         if self.record_request {
-            self.metrics
-                .requests
-                .with_label_values(&[&self.route, status_class(self.status)])
-                .inc();
+            self.stats.requests(&self.metrics, self.status).inc();
             let secs = self.started.elapsed().as_secs_f64();
-            self.metrics
-                .duration
-                .with_label_values(&[&self.route])
-                .observe(secs);
+            self.stats.duration(&self.metrics).observe(secs);
             // Route names and ids only: paths and values are never logged.
             tracing::info!(
                 request_id = %self.request_id,
-                route = %self.route,
+                route = %self.route.name,
                 status = self.status,
                 format = self.format,
                 duration_ms = (secs * 1000.0) as u64,
@@ -208,22 +203,35 @@ impl StreamCtx {
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn new_request_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
+/// A fresh request id: 32 hex digits, a keyed hash (key random per
+/// process) of a process-wide counter, so ids are unique and not guessable
+/// from one another.
+fn new_request_id() -> Arc<str> {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(n);
-    let a = h.finish();
-    h.write_u64(a);
-    format!("{:016x}{:016x}", a, h.finish())
+    let a = key.hash_one(n);
+    let b = key.hash_one((n, a));
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    for (i, d) in id.iter_mut().enumerate() {
+        let v = if i < 16 { a } else { b };
+        *d = HEX[((v >> (60 - 4 * (i % 16))) & 0xf) as usize];
+    }
+    // Hex digits are ASCII.
+    Arc::from(std::str::from_utf8(&id).unwrap_or_default())
 }
 
-fn request_id(headers: &HeaderMap) -> String {
+/// The client's X-Request-Id when it is sane (1-128 visible ASCII bytes),
+/// else a fresh one.
+fn request_id(headers: &HeaderMap) -> Arc<str> {
     headers
-        .get("x-request-id")
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
+        .map(Arc::from)
         .unwrap_or_else(new_request_id)
 }
 
@@ -309,17 +317,23 @@ fn wide_charset(content_type: Option<&str>) -> bool {
     })
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
+// Header names used on every request, made once (parsing a name from a
+// string costs more than the lookup it is for).
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
 ];
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes hop-by-hop headers (RFC 9110 7.6.1), including those named in
 /// `Connection`.
@@ -334,8 +348,25 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in named {
         h.remove(n);
     }
-    for n in HOP_BY_HOP {
-        h.remove(*n);
+    for n in &HOP_BY_HOP {
+        h.remove(n);
+    }
+}
+
+/// The client end of a connection, as forwarded upstream: made once per
+/// connection, shared by its requests.
+pub(crate) struct Peer {
+    /// The client's IP address as an X-Forwarded-For entry.
+    ip: HeaderValue,
+    /// Whether the client connected over TLS.
+    tls: bool,
+}
+
+impl Peer {
+    fn new(addr: SocketAddr, tls: bool) -> Peer {
+        let ip = HeaderValue::from_str(&addr.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Peer { ip, tls }
     }
 }
 
@@ -343,29 +374,38 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// request going upstream, replacing any the client sent.
 fn set_forwarded(
     headers: &mut HeaderMap,
-    peer: SocketAddr,
-    tls: bool,
+    peer: &Peer,
     host: Option<HeaderValue>,
-    rid: &str,
+    rid: Option<&HeaderValue>,
 ) {
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+    // A previous value that is not visible ASCII is replaced, not extended.
+    let prev = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
+    let xff = match prev {
+        Some(prev) => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + peer.ip.len());
+            v.extend_from_slice(prev.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(peer.ip.as_bytes());
+            HeaderValue::from_bytes(&v).ok()
+        }
+        None => Some(peer.ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
-    }
+    match xff {
+        Some(v) => headers.insert(&X_FORWARDED_FOR, v),
+        None => headers.remove(&X_FORWARDED_FOR),
+    };
     headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if tls { "https" } else { "http" }),
+        &X_FORWARDED_PROTO,
+        HeaderValue::from_static(if peer.tls { "https" } else { "http" }),
     );
     match host {
-        Some(hv) => headers.insert("x-forwarded-host", hv),
-        None => headers.remove("x-forwarded-host"),
+        Some(hv) => headers.insert(&X_FORWARDED_HOST, hv),
+        None => headers.remove(&X_FORWARDED_HOST),
     };
-    if let Ok(v) = HeaderValue::from_str(rid) {
-        headers.insert("x-request-id", v);
-    }
+    match rid {
+        Some(v) => headers.insert(&X_REQUEST_ID, v.clone()),
+        None => headers.remove(&X_REQUEST_ID),
+    };
 }
 
 fn error_response(status: StatusCode, code: &str, request_id: &str) -> Response<ProxyBody> {
@@ -391,8 +431,11 @@ fn empty() -> ProxyBody {
 }
 
 struct Handled {
-    route: String,
-    request_id: String,
+    route: Arc<Route>,
+    stats: Arc<RouteMetrics>,
+    request_id: Arc<str>,
+    /// The request id as a header value (set upstream and on the response).
+    rid_header: Option<HeaderValue>,
     started: Instant,
     observe: bool,
 }
@@ -408,56 +451,51 @@ impl Handled {
         shared
             .metrics
             .blocked
-            .with_label_values(&[&self.route, reason])
+            .with_label_values(&[&self.route.name, reason])
             .inc();
         shared.audit.send(Record::outcome(
             "blocked",
             &self.request_id,
-            &self.route,
+            &self.route.name,
             "response",
             shared.matcher().digest(),
             reason,
             self.observe,
         ));
-        tracing::warn!(request_id = %self.request_id, route = %self.route, reason, "response blocked");
+        tracing::warn!(request_id = %self.request_id, route = %self.route.name, reason, "response blocked");
         self.done(shared, error_response(status, code, &self.request_id))
     }
 
     fn done(&self, shared: &Shared, r: Response<ProxyBody>) -> Response<ProxyBody> {
-        shared
-            .metrics
-            .requests
-            .with_label_values(&[&self.route, status_class(r.status().as_u16())])
-            .inc();
-        shared
-            .metrics
-            .duration
-            .with_label_values(&[&self.route])
+        let m = &shared.metrics;
+        self.stats.requests(m, r.status().as_u16()).inc();
+        self.stats
+            .duration(m)
             .observe(self.started.elapsed().as_secs_f64());
         r
     }
 }
 
 /// Handles one request.
-pub async fn handle(
+pub(crate) async fn handle(
     shared: Arc<Shared>,
     mut req: Request<Incoming>,
-    peer: SocketAddr,
-    tls: bool,
+    peer: Arc<Peer>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let cfg = shared.config();
     let rid = request_id(req.headers());
-    let host = req.uri().host().map(str::to_string).or_else(|| {
+    let host = req.uri().host().or_else(|| {
         req.headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
     });
-    let route: Arc<Route> = cfg.route(host.as_deref(), req.uri().path()).clone();
+    let route: Arc<Route> = cfg.route(host, req.uri().path()).clone();
     let h = Handled {
-        route: route.name.clone(),
+        stats: route.stats.get(&shared.metrics, &route.name),
+        route: route.clone(),
         request_id: rid.clone(),
+        rid_header: HeaderValue::from_str(&rid).ok(),
         started,
         observe: route.mode == Mode::Observe,
     };
@@ -481,7 +519,7 @@ pub async fn handle(
         ));
     }
     if ws::is_upgrade(&req) {
-        return Ok(ws::proxy(shared.clone(), req, route, rid, peer, tls).await);
+        return Ok(ws::proxy(shared.clone(), req, route, h, &peer).await);
     }
     let max_body = cfg.limits.max_request_body_bytes;
     let declared = req
@@ -499,21 +537,7 @@ pub async fn handle(
     let is_head = req.method() == Method::HEAD;
 
     // The upstream request.
-    let path_q = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let base = &cfg.upstream;
-    let base_path = base.path().trim_end_matches('/');
-    let uri = format!(
-        "{}://{}{}{}",
-        base.scheme_str().unwrap_or("http"),
-        base.authority().map(|a| a.as_str()).unwrap_or(""),
-        base_path,
-        path_q
-    );
-    let Ok(uri) = uri.parse::<http::Uri>() else {
+    let Some(uri) = upstream_uri(&cfg.upstream, req.uri()) else {
         return Ok(h.done(
             &shared,
             error_response(StatusCode::BAD_REQUEST, "bad_request", &rid),
@@ -526,10 +550,7 @@ pub async fn handle(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     let headers = req.headers_mut();
-    upstream_headers(headers, &cfg, peer, tls, orig_host, &rid);
-    let req_ct = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    upstream_headers(headers, &cfg, &peer, orig_host, h.rid_header.as_ref());
     let (mut parts, incoming) = req.into_parts();
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
@@ -548,6 +569,10 @@ pub async fn handle(
                     .to_ascii_lowercase();
                 !v.is_empty() && v != "identity"
             });
+        let req_ct = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let kind = match classify(req_ct.as_deref()) {
             Kind::Unknown => match route.unscannable {
                 Unscannable::Block => None,
@@ -574,7 +599,8 @@ pub async fn handle(
             Some(Kind::Scan(f)) => {
                 parts.headers.remove(header::CONTENT_LENGTH);
                 let ctx = Arc::new(StreamCtx {
-                    route: route.name.clone(),
+                    route: route.clone(),
+                    stats: h.stats.clone(),
                     request_id: rid.clone(),
                     direction: "request",
                     format: f.name(),
@@ -635,10 +661,8 @@ pub async fn handle(
         }
         Ok(Ok(r)) => r,
     };
-    shared
-        .metrics
-        .ttfb
-        .with_label_values(&[&route.name])
+    h.stats
+        .ttfb(&shared.metrics)
         .observe(started.elapsed().as_secs_f64());
 
     Ok(respond(&shared, &cfg, &route, &h, matcher, is_head, resp))
@@ -673,9 +697,10 @@ fn respond(
         })
         .any(|t| !t.is_empty() && t != "chunked");
     strip_hop_by_hop(&mut parts.headers);
-    if let Ok(v) = HeaderValue::from_str(&h.request_id) {
-        parts.headers.insert("x-request-id", v);
-    }
+    match &h.rid_header {
+        Some(v) => parts.headers.insert(&X_REQUEST_ID, v.clone()),
+        None => parts.headers.remove(&X_REQUEST_ID),
+    };
     let pass = route.mode == Mode::Pass;
     if !pass {
         redact_headers(&matcher, route, &mut parts.headers);
@@ -801,6 +826,7 @@ fn response_ctx(
 ) -> Arc<StreamCtx> {
     Arc::new(StreamCtx {
         route: h.route.clone(),
+        stats: h.stats.clone(),
         request_id: h.request_id.clone(),
         direction: "response",
         format,
@@ -823,10 +849,9 @@ fn response_ctx(
 fn upstream_headers(
     headers: &mut HeaderMap,
     cfg: &Config,
-    peer: SocketAddr,
-    tls: bool,
+    peer: &Peer,
     orig_host: Option<HeaderValue>,
-    rid: &str,
+    rid: Option<&HeaderValue>,
 ) {
     strip_hop_by_hop(headers);
     headers.remove(header::HOST);
@@ -840,7 +865,32 @@ fn upstream_headers(
             "identity"
         }),
     );
-    set_forwarded(headers, peer, tls, orig_host, rid);
+    set_forwarded(headers, peer, orig_host, rid);
+}
+
+/// The upstream URI of a request: the upstream's scheme and authority, its
+/// base path, then the request's path and query. `None` when that is not a
+/// valid URI (a request target that is not a path, such as `*`).
+fn upstream_uri(base: &http::Uri, req: &http::Uri) -> Option<http::Uri> {
+    let base_path = base.path().trim_end_matches('/');
+    let pq = req.path_and_query();
+    if pq.is_some_and(|p| !p.as_str().starts_with('/')) {
+        return None;
+    }
+    let path_and_query = match pq {
+        // The common case: the path goes on as it is, without a copy.
+        Some(p) if base_path.is_empty() => p.clone(),
+        None if base_path.is_empty() => http::uri::PathAndQuery::from_static("/"),
+        _ => {
+            let pq = pq.map_or("/", |p| p.as_str());
+            format!("{base_path}{pq}").parse().ok()?
+        }
+    };
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(base.scheme().cloned().unwrap_or(http::uri::Scheme::HTTP));
+    parts.authority = Some(base.authority()?.clone());
+    parts.path_and_query = Some(path_and_query);
+    http::Uri::from_parts(parts).ok()
 }
 
 /// Whether an upstream request failed because the client's streamed body
@@ -936,8 +986,9 @@ pub async fn serve(
         tokio::spawn(async move {
             let _permit = permit;
             let is_tls = tls.is_some();
+            let peer = Arc::new(Peer::new(peer, is_tls));
             let svc =
-                hyper::service::service_fn(move |req| handle(shared.clone(), req, peer, is_tls));
+                hyper::service::service_fn(move |req| handle(shared.clone(), req, peer.clone()));
             // One deadline for the TLS handshake and the first bytes.
             let deadline = tokio::time::Instant::now() + handshake_timeout;
             match tls {
@@ -1066,5 +1117,63 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_uris() {
+        let u = |base: &str, req: &str| {
+            upstream_uri(&base.parse().unwrap(), &req.parse().unwrap()).map(|u| u.to_string())
+        };
+        let base = "http://127.0.0.1:9000";
+        assert_eq!(
+            u(base, "/a/b?x=1").as_deref(),
+            Some("http://127.0.0.1:9000/a/b?x=1")
+        );
+        assert_eq!(u(base, "/").as_deref(), Some("http://127.0.0.1:9000/"));
+        // Absolute-form requests keep only their path and query.
+        assert_eq!(
+            u(base, "http://crm.test/a?q").as_deref(),
+            Some("http://127.0.0.1:9000/a?q")
+        );
+        assert_eq!(
+            u(base, "http://crm.test").as_deref(),
+            Some("http://127.0.0.1:9000/")
+        );
+        let based = "https://crm.internal/api/";
+        assert_eq!(
+            u(based, "/v1?x").as_deref(),
+            Some("https://crm.internal/api/v1?x")
+        );
+        assert_eq!(
+            u(based, "http://crm.test").as_deref(),
+            Some("https://crm.internal/api/")
+        );
+        // Not a path: refused (400), never glued onto the authority.
+        assert_eq!(u(base, "*"), None);
+        assert_eq!(u(based, "*"), None);
+    }
+
+    #[test]
+    fn request_ids_are_fresh_hex() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                "{id}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(&X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(&*request_id(&h), "abc-123");
+        h.insert(&X_REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_eq!(request_id(&h).len(), 32);
     }
 }

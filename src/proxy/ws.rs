@@ -13,9 +13,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -45,30 +43,16 @@ fn redact_text(m: &Arc<Matcher>, text: &str) -> Result<(String, Vec<crate::Redac
 }
 
 /// Proxies a WebSocket upgrade request.
-pub async fn proxy(
+pub(super) async fn proxy(
     shared: Arc<Shared>,
     mut req: Request<Incoming>,
     route: Arc<Route>,
-    rid: String,
-    peer: SocketAddr,
-    tls: bool,
+    h: super::Handled,
+    peer: &super::Peer,
 ) -> Response<ProxyBody> {
-    let started = Instant::now();
+    let rid = h.request_id.clone();
     let cfg = shared.config();
-    let base = &cfg.upstream;
-    let path_q = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let uri = format!(
-        "{}://{}{}{}",
-        base.scheme_str().unwrap_or("http"),
-        base.authority().map(|a| a.as_str()).unwrap_or(""),
-        base.path().trim_end_matches('/'),
-        path_q
-    );
-    let Ok(uri) = uri.parse::<http::Uri>() else {
+    let Some(uri) = super::upstream_uri(&cfg.upstream, req.uri()) else {
         return error_response(StatusCode::BAD_REQUEST, "bad_request", &rid);
     };
     // Forwarded like any request: hop-by-hop headers dropped (the upgrade
@@ -76,7 +60,7 @@ pub async fn proxy(
     let mut headers = req.headers().clone();
     let host = headers.get(header::HOST).cloned();
     // As for plain requests (the upstream may answer without upgrading).
-    super::upstream_headers(&mut headers, &cfg, peer, tls, host, &rid);
+    super::upstream_headers(&mut headers, &cfg, peer, host, h.rid_header.as_ref());
     headers.remove("sec-websocket-extensions");
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -108,12 +92,6 @@ pub async fn proxy(
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The upstream refused the upgrade (or ignored it): its answer is a
         // plain response and gets exactly the plain-response treatment.
-        let h = super::Handled {
-            route: route.name.clone(),
-            request_id: rid.clone(),
-            started,
-            observe: route.mode == Mode::Observe,
-        };
         return super::respond(&shared, &cfg, &route, &h, matcher, false, resp);
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
@@ -126,8 +104,8 @@ pub async fn proxy(
     if route.mode != Mode::Pass {
         super::redact_headers(&matcher, &route, &mut headers);
     }
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        headers.insert("x-request-id", v);
+    if let Some(v) = &h.rid_header {
+        headers.insert(&super::X_REQUEST_ID, v.clone());
     }
     let mut out = Response::new(super::empty());
     *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -169,7 +147,7 @@ fn close(code: CloseCode, reason: &'static str) -> Message {
 async fn relay<C, U>(
     shared: Arc<Shared>,
     route: Arc<Route>,
-    rid: String,
+    rid: Arc<str>,
     m: Arc<Matcher>,
     mut client: WebSocketStream<C>,
     mut upstream: WebSocketStream<U>,
