@@ -203,17 +203,21 @@ impl StreamCtx {
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh request id: 32 hex digits, a keyed hash (key random per
-/// process) of a process-wide counter, so ids are unique and not guessable
-/// from one another.
+/// A fresh request id: 32 hex digits. A process-wide counter, offset and
+/// mixed with keys drawn at random once per process; the mix is a
+/// bijection, so ids never repeat within a process, and they do not repeat
+/// the same sequence across restarts. (An id is a correlation handle, not
+/// a secret.)
 fn new_request_id() -> Arc<str> {
-    use std::hash::BuildHasher;
-    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
-        std::sync::OnceLock::new();
-    let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
+    static KEY: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+    let &(k0, k1) = KEY.get_or_init(|| {
+        use std::hash::BuildHasher;
+        let s = std::collections::hash_map::RandomState::new();
+        (s.hash_one(1u8), s.hash_one(2u8))
+    });
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let a = key.hash_one(n);
-    let b = key.hash_one((n, a));
+    let a = mix64(n.wrapping_add(k0));
+    let b = mix64(a ^ k1);
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
     for (i, d) in id.iter_mut().enumerate() {
@@ -222,6 +226,15 @@ fn new_request_id() -> Arc<str> {
     }
     // Hex digits are ASCII.
     Arc::from(std::str::from_utf8(&id).unwrap_or_default())
+}
+
+/// The SplitMix64 finaliser (Steele, Lea and Flood, "Fast splittable
+/// pseudorandom number generators", OOPSLA 2014): a bijection on u64 that
+/// spreads every input bit over the output.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The client's X-Request-Id when it is sane (1-128 visible ASCII bytes),
@@ -348,7 +361,18 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in named {
         h.remove(n);
     }
-    for n in &HOP_BY_HOP {
+    remove_where(h, |n| HOP_BY_HOP.contains(n));
+}
+
+/// Removes every header whose name satisfies `drop`. One pass over the
+/// names present (a handful) instead of a hashed removal per name that
+/// might be there; allocates only when something goes.
+fn remove_where(h: &mut HeaderMap, drop: impl Fn(&HeaderName) -> bool) {
+    if !h.keys().any(&drop) {
+        return;
+    }
+    let names: Vec<HeaderName> = h.keys().filter(|n| drop(n)).cloned().collect();
+    for n in names {
         h.remove(n);
     }
 }
@@ -854,9 +878,9 @@ fn upstream_headers(
     rid: Option<&HeaderValue>,
 ) {
     strip_hop_by_hop(headers);
-    headers.remove(header::HOST);
-    headers.remove(header::RANGE);
-    headers.remove(header::IF_RANGE);
+    remove_where(headers, |n| {
+        n == header::HOST || n == header::RANGE || n == header::IF_RANGE
+    });
     headers.insert(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static(if cfg.upstream_compression {
