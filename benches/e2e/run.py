@@ -9,15 +9,18 @@ Setups, all serving the same fixed bodies from one upstream
   B  scrim, route `/pass` in mode "pass" (bodies relayed unscanned)
   C  scrim, route `/` in mode "enforce" (default packs)
   D  nginx as a plain reverse proxy (keepalive upstream pool, no redaction)
+  E  a bare hyper reverse proxy (`e2e_floor`, benches/e2e/floor.rs): the
+     floor for any hyper-based proxy here, for reference (no target)
 
 B and C are one scrim process (two routes); a second scrim process serves
 TLS. Proxies run on core 1; the upstream and every load generator on core 0.
-Phases (each interleaved A B C D per round): saturation (wrk), open-loop
+Phases (each interleaved per round): saturation (wrk; A B C D E), open-loop
 latency at half of B's median saturation rate (oha, coordinated-omission
-correction), HTTP/2 and TLS (h2load), SSE delivery delay (sse-probe) and
-memory with 1,000 idle streaming connections (idle). Correctness is checked
-in the same run: B and D equal A byte for byte, C equals `scrim redact` of
-the fixture and carries none of its planted values.
+correction; A B C D), HTTP/2 (h2load; h2c A B C D E) and TLS (B C D), SSE
+delivery delay (sse-probe; A B C D) and memory with 1,000 idle streaming
+connections (idle; B C D). Correctness is checked in the same run: B, D and
+E equal A byte for byte, C equals `scrim redact` of the fixture and carries
+none of its planted values.
 
 Results go to target/e2e/results.json and, unless --no-write, into
 BENCHMARKS.md between `<!-- e2e:begin -->` and `<!-- e2e:end -->`.
@@ -52,13 +55,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCRIM = ROOT / "target" / "release" / "scrim"
 UPSTREAM = ROOT / "target" / "release" / "examples" / "e2e_upstream"
+FLOOR = ROOT / "target" / "release" / "examples" / "e2e_floor"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 RESULTS = ROOT / "target" / "e2e" / "results.json"
 BEGIN, END = "<!-- e2e:begin -->", "<!-- e2e:end -->"
 
 # Core 1 runs the proxy under test, core 0 the upstream and load generator.
 PROXY_CORE, LOAD_CORE = "1", "0"
-SETUPS = ["A", "B", "C", "D"]
+# Saturation runs every setup; E (the bare hyper proxy) is a reference
+# floor and stays out of the latency, SSE and memory phases.
+SETUPS = ["A", "B", "C", "D", "E"]
+SSE_SETUPS = ["A", "B", "C", "D"]
 BODIES = ["r4k", "r64k", "t1m"]
 LATENCY_BODIES = ["r4k", "r64k", "t1m"]
 # The latency phase also runs C at half of C's own saturation rate (not a
@@ -199,7 +206,8 @@ def child_pids(pid):
 
 
 class Bench:
-    """Upstream, scrim (plain and TLS) and nginx, with their addresses."""
+    """Upstream, scrim (plain and TLS), nginx and the bare hyper proxy, with
+    their addresses."""
 
     def __init__(self, children, tmp):
         self.children = children
@@ -218,6 +226,7 @@ class Bench:
         self.nginx_workers = child_pids(self.nginx.pid)
         if not self.nginx_workers:
             raise RuntimeError("nginx has no worker process")
+        self.floor, self.floor_addr = self.start_floor()
 
     def start_upstream(self):
         p = self.children.start(
@@ -234,6 +243,21 @@ class Bench:
         self.upstream_addr = line
         for f in json.loads((self.fix / "manifest.json").read_text())["fixtures"]:
             self.manifest[f["name"]] = f
+
+    def start_floor(self):
+        """The bare hyper reverse proxy (setup E) on the proxy core.
+        Returns (process, bound address)."""
+        err = open(self.tmp / "floor.log", "ab")
+        p = self.children.start(
+            [str(FLOOR), "--listen", "127.0.0.1:0", "--upstream", self.upstream_addr],
+            core=PROXY_CORE, stdout=subprocess.PIPE, stderr=err, text=True,
+        )
+        err.close()
+        ready, _, _ = select.select([p.stdout], [], [], 30)
+        line = p.stdout.readline().strip() if ready else ""
+        if not line:
+            raise RuntimeError("the floor proxy did not print its address")
+        return p, line
 
     def make_cert(self):
         self.cert, self.key = self.tmp / "cert.pem", self.tmp / "key.pem"
@@ -361,6 +385,11 @@ http {{
             else:
                 root = f"http://127.0.0.1:{self.scrim_port}"
             return root + ("/pass" if setup == "B" else "")
+        if setup == "E":
+            # One plain listener for HTTP/1.1 and h2c; no TLS.
+            if proto == "tls":
+                raise ValueError("setup E has no TLS listener")
+            return f"http://{self.floor_addr}"
         port = self.nginx_ports[proto]
         return f"{'https' if proto == 'tls' else 'http'}://127.0.0.1:{port}"
 
@@ -369,13 +398,15 @@ http {{
             return [self.scrim.pid]
         if setup == "D":
             return self.nginx_workers
+        if setup == "E":
+            return [self.floor.pid]
         return []
 
     def settle(self):
         """Waits (at most 3 s) until the proxies are idle, so a run does not
         start while the last one's backlog (an overloaded C) is still being
         worked off on the proxy core."""
-        pids = [self.scrim.pid, self.scrim_tls.pid] + self.nginx_workers
+        pids = [self.scrim.pid, self.scrim_tls.pid, self.floor.pid] + self.nginx_workers
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             before = cpu_seconds(pids)
@@ -584,13 +615,13 @@ def check_bodies(bench):
         ).stdout
         got = {}
         for setup, proto in [("A", "h1"), ("B", "h1"), ("C", "h1"), ("D", "h1"),
-                             ("B", "tls"), ("C", "tls"), ("D", "tls")]:
+                             ("E", "h1"), ("B", "tls"), ("C", "tls"), ("D", "tls")]:
             status, body = http_get(f"{bench.base(setup, proto)}/{name}", tls=proto == "tls")
             got[(setup, proto)] = (status, body)
         a_status, a = got[("A", "h1")]
         row(f"{name}: A serves the fixture", a_status == 200 and a == fixture,
             f"{len(a)} of {len(fixture)} bytes")
-        for key in [("B", "h1"), ("D", "h1"), ("B", "tls"), ("D", "tls")]:
+        for key in [("B", "h1"), ("D", "h1"), ("E", "h1"), ("B", "tls"), ("D", "tls")]:
             status, body = got[key]
             row(f"{name}: {key[0]} ({key[1]}) == A byte for byte",
                 status == 200 and body == a, f"{len(body)} bytes, status {status}")
@@ -653,7 +684,7 @@ def phase_latency(bench, rounds, duration, raw):
                     f"p99.9 {fmt(res['p999_ms'], 3)} ms")
 
 
-H2_CASES = [("A", "h2c"), ("B", "h2c"), ("C", "h2c"), ("D", "h2c"),
+H2_CASES = [("A", "h2c"), ("B", "h2c"), ("C", "h2c"), ("D", "h2c"), ("E", "h2c"),
             ("B", "tls"), ("C", "tls"), ("D", "tls")]
 
 
@@ -670,7 +701,7 @@ def phase_h2(bench, rounds, duration, raw):
 
 def phase_sse(bench, rounds, events, interval_ms, raw):
     for r in range(rounds):
-        for setup in SETUPS:
+        for setup in SSE_SETUPS:
             url = f"{bench.base(setup)}/sse?n={events}&ms={interval_ms}"
             bench.settle()
             res = sse_probe(url, events, bench.fix / "sse.secrets")
@@ -782,7 +813,7 @@ def summarize(raw):
             "proto": ", ".join(sorted({str(x["proto"]) for x in rows})),
             "failed": sum(x["failed"] for x in rows),
         }
-    for setup in SETUPS:
+    for setup in SSE_SETUPS:
         rows = [x for x in raw["sse"] if x["setup"] == setup]
         s["sse"][setup] = {
             k: median([x[k] for x in rows])
@@ -841,6 +872,13 @@ def targets(s):
     add("B/D req/s, r4k HTTP/1.1", v, "≥ 1.0", v is not None and v >= 1.0)
     v = ratio(sat[("r4k", "B")]["cpu_s_per_gb"], sat[("r4k", "D")]["cpu_s_per_gb"])
     add("B/D proxy CPU per GB, r4k HTTP/1.1", v, "reference", None)
+    # The bare hyper proxy (E) splits the B/D gap: E/D is what hyper and
+    # tokio cost against nginx, B/E what scrim's own per-request work costs.
+    for body in ("r4k", "r64k"):
+        v = ratio(sat[(body, "E")]["rps"], sat[(body, "D")]["rps"])
+        add(f"E/D req/s, {body} HTTP/1.1", v, "reference", None)
+        v = ratio(sat[(body, "B")]["rps"], sat[(body, "E")]["rps"])
+        add(f"B/E req/s, {body} HTTP/1.1", v, "reference", None)
     sse = s["sse"]
     for base in ("A", "B"):
         c, o = sse["C"]["delay_p99_us"], sse[base]["delay_p99_us"]
@@ -909,7 +947,8 @@ def markdown(meta, s, tg, checks, raw, manifest):
     v = meta["versions"]
     a(f"- Versions: scrim {v['scrim']}; {v['nginx']}; {v['wrk']}; {v['oha']}; "
       f"{v['h2load']}; {v['openssl']}; {v['rustc']}.")
-    a(f"- Pinning: scrim and nginx (one worker) on core {PROXY_CORE}; the upstream and "
+    a(f"- Pinning: scrim, nginx (one worker) and the bare hyper proxy on core "
+      f"{PROXY_CORE}; the upstream and "
       f"every load generator on core {LOAD_CORE}. With 2 cores the upstream shares "
       f"core {LOAD_CORE} with the load generator in every setup, so A is not an "
       f"unloaded direct path: A's figures are the upstream and the generator "
@@ -918,21 +957,26 @@ def markdown(meta, s, tg, checks, raw, manifest):
       "HTTP/1.1 + h2c); **B** scrim, route mode `pass`; **C** scrim, route mode "
       "`enforce` with the built-in packs (audit to /dev/null); **D** nginx as a plain "
       "reverse proxy (HTTP/1.1 keepalive pool of 64, `keepalive_requests 100000`, "
-      "otherwise defaults). B and C are one scrim process; scrim talks HTTP/1.1 to "
-      "the upstream, as nginx does.")
+      "otherwise defaults); **E** a bare hyper reverse proxy (`benches/e2e/floor.rs`: "
+      "hyper-util's auto server and legacy client, as in scrim, relaying request and "
+      "response unchanged with nothing else), the floor for any hyper-based proxy "
+      "here: E/D is what hyper costs against nginx, B/E what scrim's own per-request "
+      "work costs (reference, no target). B and C are one scrim process; scrim and E "
+      "talk HTTP/1.1 to the upstream, as nginx does.")
     bodies = ", ".join(
         f"`{n}` {manifest[n]['bytes']:,} B {manifest[n]['content_type'].split(';')[0]} "
         f"(seed {manifest[n]['seed']}, planted values: {manifest[n]['secrets']})"
         for n in BODIES)
     a(f"- Bodies: {bodies}; SSE: {meta['sse_events']} events, one every "
       f"{meta['sse_ms']} ms, every fifth carrying a planted card number or email.")
-    a(f"- Rounds: {meta['rounds']}, each phase interleaved A B C D per round; "
+    a(f"- Rounds: {meta['rounds']}, each phase interleaved per round (saturation "
+      f"A B C D E; E also in h2c, nowhere else); "
       f"{meta['duration']} s per load run; tables show medians over rounds.")
     a("")
     a(f"### Saturation, HTTP/1.1 (`wrk -t1 -c{WRK_CONNS} -d{meta['duration']}s`)")
     a("")
     a("CPU s/GB: the proxy's utime + stime (`/proc/PID/stat`, scrim's process, nginx's "
-      "worker) per GB of upstream body proxied.")
+      "worker, E's process) per GB of upstream body proxied.")
     a("")
     a("| body | setup | req/s | MB/s | proxy CPU s/GB | vs B (req/s) | errors |")
     a("|---|---|---:|---:|---:|---:|---:|")
@@ -963,7 +1007,7 @@ def markdown(meta, s, tg, checks, raw, manifest):
       f"-m {H2_STREAMS}`)")
     a("")
     a("h2c: prior knowledge on the plain listener (A: the upstream; B, C: scrim; D: "
-      "nginx's `http2` port). TLS: a second scrim process with `[server.tls]` and "
+      "nginx's `http2` port; E: the bare hyper proxy). TLS: a second scrim process with `[server.tls]` and "
       "nginx's `ssl http2` port, same self-signed P-256 certificate, h2 by ALPN.")
     a("")
     a("| listener | setup | req/s | MB/s | protocol | vs B | failed |")
@@ -981,7 +1025,7 @@ def markdown(meta, s, tg, checks, raw, manifest):
     a("")
     a("| setup | TTFB µs | delay p50 µs | delay p99 µs | delay max µs |")
     a("|---|---:|---:|---:|---:|")
-    for setup in SETUPS:
+    for setup in SSE_SETUPS:
         x = s["sse"][setup]
         a(f"| {setup} | {fmt(x['ttfb_us'])} | {fmt(x['delay_p50_us'])} | "
           f"{fmt(x['delay_p99_us'])} | {fmt(x['delay_max_us'])} |")
@@ -1070,7 +1114,7 @@ def write_benchmarks(section):
 
 def sse_checks(raw):
     rows = []
-    for setup in SETUPS:
+    for setup in SSE_SETUPS:
         runs = [x for x in raw["sse"] if x["setup"] == setup]
         found = sum(x["secrets_found"] for x in runs)
         complete = all(x["events"] == x["want"] and x["undecoded"] == 0
@@ -1095,7 +1139,7 @@ def load_checks(raw, s):
     failed = sum(x["failed"] for x in raw["h2"])
     rows.append({"check": "no failed h2load request",
                  "result": "PASS" if failed == 0 else "FAIL", "detail": f"{failed} failed"})
-    h2c = {s["h2"][(x, "h2c")]["proto"] for x in SETUPS}
+    h2c = {s["h2"][(x, p)]["proto"] for x, p in H2_CASES if p == "h2c"}
     rows.append({"check": "scrim's plain listener speaks h2c (prior knowledge)",
                  "result": "PASS" if s["h2"][("B", "h2c")]["proto"] == "h2c" else "FAIL",
                  "detail": f"negotiated: {', '.join(sorted(h2c))}"})
@@ -1109,7 +1153,7 @@ def load_checks(raw, s):
 
 
 def main():
-    global SCRIM, UPSTREAM
+    global SCRIM, UPSTREAM, FLOOR
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="rounds per phase (default 3)")
     ap.add_argument("--duration", type=int, default=5, help="seconds per load run (default 5)")
@@ -1126,6 +1170,9 @@ def main():
     for exe in (SCRIM, UPSTREAM):
         if not exe.exists():
             sys.exit(f"{exe} missing: build with benches/e2e/run.sh")
+    if not FLOOR.exists():
+        sys.exit(f"{FLOOR} missing: build with "
+                 "`cargo build --release --locked --example e2e_floor`")
     for tool in ("nginx", "wrk", "oha", "h2load", "openssl", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} missing: run benches/e2e/run.sh, which installs it")
@@ -1150,16 +1197,17 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="scrim-e2e-"))
     # Private copies: a `cargo build` elsewhere during the run must not swap
     # the binaries that later phases start.
-    for name, exe in (("scrim", SCRIM), ("e2e_upstream", UPSTREAM)):
+    for name, exe in (("scrim", SCRIM), ("e2e_upstream", UPSTREAM), ("e2e_floor", FLOOR)):
         shutil.copy2(exe, tmp / name)
-    SCRIM, UPSTREAM = tmp / "scrim", tmp / "e2e_upstream"
+    SCRIM, UPSTREAM, FLOOR = tmp / "scrim", tmp / "e2e_upstream", tmp / "e2e_floor"
     children = Children()
     raw = {"saturation": [], "latency": [], "h2": [], "sse": [], "memory": []}
     try:
         bench = Bench(children, tmp)
         bench.start()
         log(f"upstream {bench.upstream_addr}, scrim :{bench.scrim_port} (TLS "
-            f":{bench.scrim_tls_port}), nginx {bench.nginx_ports}; temp dir {tmp}")
+            f":{bench.scrim_tls_port}), nginx {bench.nginx_ports}, floor "
+            f"{bench.floor_addr}; temp dir {tmp}")
         checks = check_bodies(bench)
         log(f"correctness: {sum(c['result'] == 'PASS' for c in checks)} of {len(checks)} pass")
 

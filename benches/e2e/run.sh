@@ -35,6 +35,6 @@ fi
 # in the upstream; take as many as the hard limit allows.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo build --release --locked --bin scrim --example e2e_upstream
+cargo build --release --locked --bin scrim --example e2e_upstream --example e2e_floor
 
 E2E_COMMAND="benches/e2e/run.sh${*:+ $*}" exec python3 benches/e2e/run.py "$@"
