@@ -208,17 +208,59 @@ pub struct Context {
     pub after: usize,
 }
 
+/// A context window: the bytes searched for words, plus the one byte on
+/// each side of it when there is one, which only decides whether a word
+/// at the window's edge is a whole word.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    hay: &'a [u8],
+    /// `hay[0]` is the byte before the window (not searched).
+    lead: bool,
+    /// The last byte of `hay` is the byte after the window (not searched).
+    trail: bool,
+}
+
+impl<'a> Window<'a> {
+    /// The window `text[start..end]` (clamped to `text`), with its
+    /// neighbouring bytes when `text` has them. The edges of `text` are
+    /// real boundaries: the start of a stream or segment, or its end.
+    pub fn new(text: &'a [u8], start: usize, end: usize) -> Window<'a> {
+        let end = end.min(text.len());
+        let start = start.min(end);
+        let lead = start > 0;
+        let trail = end < text.len();
+        Window {
+            hay: &text[start - usize::from(lead)..end + usize::from(trail)],
+            lead,
+            trail,
+        }
+    }
+}
+
 impl Context {
-    pub(crate) fn found(ac: &AhoCorasick, hay: &[u8]) -> bool {
-        ac.find_overlapping_iter(hay).any(|m| {
+    /// Whether a whole word of `ac` (not part of a longer alphanumeric run)
+    /// lies inside the window.
+    pub(crate) fn found(ac: &AhoCorasick, w: Window<'_>) -> bool {
+        let hay = w.hay;
+        let span = usize::from(w.lead)..hay.len() - usize::from(w.trail);
+        if span.is_empty() {
+            return false;
+        }
+        let input = aho_corasick::Input::new(hay).span(span);
+        ac.find_overlapping_iter(input).any(|m| {
             let before_ok = m.start() == 0 || !hay[m.start() - 1].is_ascii_alphanumeric();
             let after_ok = m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric();
             before_ok && after_ok
         })
     }
 
-    /// Does the context around a candidate confirm it?
-    pub fn confirms(&self, before: &[u8], after: &[u8]) -> bool {
+    /// Does the context around a candidate confirm it? `before` is the
+    /// window of [`Context::before`] bytes before it, `after` the window of
+    /// [`Context::after`] bytes after it. A word cut by a window's edge is
+    /// judged with the byte beyond the edge: "order" at the start of a
+    /// window that begins inside "Border" is not the deny word, and "tin"
+    /// inside "contacting" is not the context word.
+    pub fn confirms(&self, before: Window<'_>, after: Window<'_>) -> bool {
         if let Some(deny) = &self.deny {
             if Self::found(deny, before) {
                 return false;

@@ -7,7 +7,7 @@
 //! the engine benchmark. It buffers the whole input; never use it on the
 //! proxy path.
 
-use crate::matcher::{Matcher, RuleRef};
+use crate::matcher::{Matcher, RuleRef, Window};
 use crate::scan::Redaction;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Anchored, Input};
@@ -70,8 +70,8 @@ impl Naive {
                     continue;
                 }
                 if let Some(ctx) = &rule.context {
-                    let before = &input[ms.saturating_sub(ctx.before)..ms];
-                    let after = &input[me..(me + ctx.after).min(input.len())];
+                    let before = Window::new(input, ms.saturating_sub(ctx.before), ms);
+                    let after = Window::new(input, me, me + ctx.after);
                     if !ctx.confirms(before, after) {
                         continue;
                     }

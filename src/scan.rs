@@ -55,7 +55,7 @@
 //! look-behind and context words. The held-back part is at most
 //! [`Matcher::window`] bytes plus one input slice of [`MAX_SLICE`] bytes.
 
-use crate::matcher::{Matcher, RuleRef, WordGate};
+use crate::matcher::{Matcher, RuleRef, Window, WordGate};
 use regex_automata::hybrid::dfa::{Cache, OverlappingState, DFA};
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
@@ -1143,8 +1143,11 @@ impl TextScanner {
             return resume;
         }
         if let Some(ctx) = &rule.context {
-            let before = &self.buf[ms.saturating_sub(ctx.before)..ms];
-            let after = &self.buf[me..(me + ctx.after).min(hend)];
+            // The buffer keeps `history` (> before) bytes before any start
+            // that can still be decided, and `need` bytes after it, so the
+            // bytes next to both windows are here unless the text ends.
+            let before = Window::new(&self.buf[..hend], ms.saturating_sub(ctx.before), ms);
+            let after = Window::new(&self.buf[..hend], me, me + ctx.after);
             if !ctx.confirms(before, after) {
                 return resume;
             }

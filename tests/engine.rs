@@ -494,6 +494,64 @@ action = { type = "mask", keep_last = 1 }
     assert_eq!(&whole[..], b"4****7****7*IBANs, routing  balances");
 }
 
+/// A context or deny word cut by the edge of its window is judged with the
+/// byte beyond the edge. Before the fix the edge counted as a word boundary:
+/// "order" at the start of the SSN rule's 24-byte deny window, inside
+/// "Border", suppressed the SSN (a leak), and "ssn" at the start of the
+/// 40-byte context window, inside "Xssn", confirmed a bare nine-digit
+/// number (a false positive). Gated, reference and every split agree.
+#[test]
+fn words_cut_by_the_window_edge_are_not_whole_words() {
+    let cases: [(&[u8], &[u8]); 7] = [
+        // Deny word "order" exactly 24 bytes before the SSN.
+        (
+            b"Border                   219-45-6789 end",
+            b"Border                   ***-**-**** end",
+        ),
+        // The whole word "order" there still denies.
+        (
+            b" order                   219-45-6789 end",
+            b" order                   219-45-6789 end",
+        ),
+        // At the very start of the text the edge is a real boundary.
+        (
+            b"order                   219-45-6789 end",
+            b"order                   219-45-6789 end",
+        ),
+        // Context word "ssn" exactly 40 bytes before a bare number.
+        (
+            b"Xssn                                     123456789 end",
+            b"Xssn                                     123456789 end",
+        ),
+        (
+            b" ssn                                     123456789 end",
+            b" ssn                                     ********* end",
+        ),
+        // "balance" ending exactly where the 20-byte after window ends,
+        // inside "balanced": the amount stays; the whole word confirms it.
+        (
+            b"paid $45.10             balanced",
+            b"paid $45.10             balanced",
+        ),
+        (
+            b"paid $45.10             balance",
+            b"paid [BALANCE]             balance",
+        ),
+    ];
+    for (input, want) in cases {
+        let text = String::from_utf8_lossy(input);
+        assert_eq!(gated(input), want, "{text:?}");
+        assert_eq!(reference(input), want, "{text:?}");
+        for cut in 0..=input.len() {
+            assert_eq!(
+                chunked(Format::Text, input, &[cut]),
+                want,
+                "{text:?} cut at {cut}"
+            );
+        }
+    }
+}
+
 /// The trigger contract is checked when packs compile: a pattern that can
 /// match without a trigger byte, or with more than `back` bytes before its
 /// first one, would silently miss values, so it is refused with the fix.
