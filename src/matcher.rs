@@ -419,8 +419,6 @@ pub struct Matcher {
     pub(crate) byte_rules: Vec<Vec<u16>>,
     /// Whether ASCII digits trigger any rule.
     pub(crate) digit_trigger: bool,
-    /// Rules triggered by bytes (digits or `extra_bytes`).
-    pub(crate) byte_triggered: Vec<u16>,
     /// Non-digit trigger bytes (at most 4 for the fast gate).
     pub(crate) extra_bytes: Vec<u8>,
     pub(crate) keywords: Option<AhoCorasick>,
@@ -1594,9 +1592,6 @@ impl Matcher {
                 ),
             }]));
         }
-        let byte_triggered: Vec<u16> = (0..rules.len() as u16)
-            .filter(|&i| byte_rules.iter().any(|v| v.contains(&i)))
-            .collect();
         let filter_maxlen = filter_rule
             .iter()
             .map(|&r| rules[r as usize].maxlen)
@@ -1612,7 +1607,6 @@ impl Matcher {
             filter_maxlen,
             filter_rule,
             byte_rules,
-            byte_triggered,
             digit_trigger,
             extra_bytes,
             keywords,
