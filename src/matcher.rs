@@ -221,25 +221,40 @@ pub struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    /// The window `text[start..end]` (clamped to `text`), with its
-    /// neighbouring bytes when `text` has them. The edges of `text` are
-    /// real boundaries: the start of a stream or segment, or its end.
-    pub fn new(text: &'a [u8], start: usize, end: usize) -> Window<'a> {
-        let end = end.min(text.len());
-        let start = start.min(end);
-        let lead = start > 0;
-        let trail = end < text.len();
+    /// The `len` bytes of `text` before a value that starts at `start`,
+    /// with the byte before them when `text` has one. The value side is a
+    /// boundary (a word may touch the value: `SS#219456789`); the start of
+    /// `text` (of a stream or segment) is one too.
+    pub fn before(text: &'a [u8], start: usize, len: usize) -> Window<'a> {
+        let end = start.min(text.len());
+        let from = end.saturating_sub(len);
+        let lead = from > 0;
         Window {
-            hay: &text[start - usize::from(lead)..end + usize::from(trail)],
+            hay: &text[from - usize::from(lead)..end],
             lead,
+            trail: false,
+        }
+    }
+
+    /// The `len` bytes of `text` after a value that ends at `end`, with the
+    /// byte after them when `text` has one. The value side is a boundary;
+    /// the end of `text` is one too.
+    pub fn after(text: &'a [u8], end: usize, len: usize) -> Window<'a> {
+        let start = end.min(text.len());
+        let to = start.saturating_add(len).min(text.len());
+        let trail = to < text.len();
+        Window {
+            hay: &text[start..to + usize::from(trail)],
+            lead: false,
             trail,
         }
     }
 }
 
 impl Context {
-    /// Whether a whole word of `ac` (not part of a longer alphanumeric run)
-    /// lies inside the window.
+    /// Whether a whole word of `ac` lies inside the window: an edge of the
+    /// word that is an ASCII letter or digit must not touch another one
+    /// (`acct` does not count in `acctx`; `ss#` counts in `ss#x`).
     pub(crate) fn found(ac: &AhoCorasick, w: Window<'_>) -> bool {
         let hay = w.hay;
         let span = usize::from(w.lead)..hay.len() - usize::from(w.trail);
@@ -247,19 +262,21 @@ impl Context {
             return false;
         }
         let input = aho_corasick::Input::new(hay).span(span);
+        let joined = |a: u8, b: u8| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric();
         ac.find_overlapping_iter(input).any(|m| {
-            let before_ok = m.start() == 0 || !hay[m.start() - 1].is_ascii_alphanumeric();
-            let after_ok = m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric();
+            let (s, e) = (m.start(), m.end());
+            let before_ok = s == 0 || !joined(hay[s - 1], hay[s]);
+            let after_ok = e == hay.len() || !joined(hay[e - 1], hay[e]);
             before_ok && after_ok
         })
     }
 
     /// Does the context around a candidate confirm it? `before` is the
     /// window of [`Context::before`] bytes before it, `after` the window of
-    /// [`Context::after`] bytes after it. A word cut by a window's edge is
-    /// judged with the byte beyond the edge: "order" at the start of a
-    /// window that begins inside "Border" is not the deny word, and "tin"
-    /// inside "contacting" is not the context word.
+    /// [`Context::after`] bytes after it. A word cut by a window's outer
+    /// edge is judged with the byte beyond that edge: "order" at the start
+    /// of a window that begins inside "Border" is not the deny word, and
+    /// "tin" inside "contacting" is not the context word.
     pub fn confirms(&self, before: Window<'_>, after: Window<'_>) -> bool {
         if let Some(deny) = &self.deny {
             if Self::found(deny, before) {
@@ -1378,6 +1395,11 @@ impl Matcher {
             for &b in &p.trigger_bytes {
                 if !extra_bytes.contains(&b) {
                     extra_bytes.push(b);
+                }
+                // Once per byte and rule ("@@" or a digit listed as a byte
+                // too): the scanner visits a rule once per trigger.
+                if byte_rules[b as usize].contains(&i) {
+                    continue;
                 }
                 byte_rules[b as usize].push(i);
             }

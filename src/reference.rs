@@ -70,8 +70,8 @@ impl Naive {
                     continue;
                 }
                 if let Some(ctx) = &rule.context {
-                    let before = Window::new(input, ms.saturating_sub(ctx.before), ms);
-                    let after = Window::new(input, me, me + ctx.after);
+                    let before = Window::before(input, ms, ctx.before);
+                    let after = Window::after(input, me, ctx.after);
                     if !ctx.confirms(before, after) {
                         continue;
                     }

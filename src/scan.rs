@@ -1147,8 +1147,8 @@ impl TextScanner {
             // The buffer keeps `history` (> before) bytes before any start
             // that can still be decided, and `need` bytes after it, so the
             // bytes next to both windows are here unless the text ends.
-            let before = Window::new(&self.buf[..hend], ms.saturating_sub(ctx.before), ms);
-            let after = Window::new(&self.buf[..hend], me, me + ctx.after);
+            let before = Window::before(&self.buf[..hend], ms, ctx.before);
+            let after = Window::after(&self.buf[..hend], me, ctx.after);
             if !ctx.confirms(before, after) {
                 return resume;
             }

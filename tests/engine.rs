@@ -502,7 +502,7 @@ action = { type = "mask", keep_last = 1 }
 /// number (a false positive). Gated, reference and every split agree.
 #[test]
 fn words_cut_by_the_window_edge_are_not_whole_words() {
-    let cases: [(&[u8], &[u8]); 7] = [
+    let cases: [(&[u8], &[u8]); 12] = [
         // Deny word "order" exactly 24 bytes before the SSN.
         (
             b"Border                   219-45-6789 end",
@@ -537,6 +537,16 @@ fn words_cut_by_the_window_edge_are_not_whole_words() {
             b"paid $45.10             balance",
             b"paid [BALANCE]             balance",
         ),
+        // The value side of a window is a boundary: a word may touch the
+        // value (found in review of the first version of this fix, which
+        // left all four unmasked).
+        (b"Account #12345678 ok", b"Account #****5678 ok"),
+        (b"SS#219456789 ok", b"SS#********* ok"),
+        (b"Geb.21.07.1984 ok", b"Geb.[DOB] ok"),
+        (b"balanceUSD 45.10 ok", b"balance[BALANCE] ok"),
+        // A word whose edge is not a letter or digit needs no boundary on
+        // that side: "ss#" counts before the "x".
+        (b"ss#x 123456789 ok", b"ss#x ********* ok"),
     ];
     for (input, want) in cases {
         let text = String::from_utf8_lossy(input);
