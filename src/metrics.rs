@@ -23,6 +23,8 @@ impl std::ops::Deref for Metrics {
 
 /// The metrics themselves (see [`Metrics`]).
 pub struct MetricSet {
+    /// Unique per `Metrics::new` in this process.
+    id: u64,
     registry: Registry,
     /// Redactions by route, direction, rule and category.
     pub redactions: IntCounterVec,
@@ -78,9 +80,10 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
 }
 
 impl Metrics {
-    /// Identity of this set of metrics (clones share it).
-    pub fn id(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
+    /// Identity of this set of metrics (clones share it; never reused in
+    /// a process, unlike an address).
+    pub fn id(&self) -> u64 {
+        self.0.id
     }
 
     /// Creates every metric in a new registry.
@@ -129,7 +132,9 @@ impl Metrics {
         .expect("valid counter");
         r.register(Box::new(audit_dropped.clone()))
             .expect("metric registered once");
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Metrics(std::sync::Arc::new(MetricSet {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             redactions: counter(
                 &r,
                 "scrim_redactions_total",
@@ -285,7 +290,7 @@ pub fn status_class(code: u16) -> &'static str {
 #[derive(Debug)]
 pub struct RouteMetrics {
     /// Which [`Metrics`] the series belong to.
-    owner: usize,
+    owner: u64,
     route: String,
     requests: [OnceLock<IntCounter>; 5],
     duration: OnceLock<Histogram>,

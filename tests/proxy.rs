@@ -208,6 +208,16 @@ async fn compressed_bodies_are_decoded_and_redacted() {
                 b"\x1f\x9d whatever 4111 1111 1111 1111".to_vec(),
             ),
             "/gzip-twice" => encoded("gzip, gzip", gzip(&gzip(t))),
+            "/gzip-conn" => {
+                // Content-Encoding named hop-by-hop: stripping it would
+                // leave a gzip body read as text (review finding).
+                let mut r = encoded("gzip", gzip(t));
+                r.headers_mut().insert(
+                    http::header::CONNECTION,
+                    HeaderValue::from_static("Content-Encoding"),
+                );
+                r
+            }
             _ => response(404, None, ""),
         }
     })
@@ -253,7 +263,7 @@ async fn compressed_bodies_are_decoded_and_redacted() {
         "only scanned bytes before the card: {:?}",
         got.text()
     );
-    for path in ["/compress", "/gzip-twice"] {
+    for path in ["/compress", "/gzip-twice", "/gzip-conn"] {
         let got = get(s.proxy_addr, path).await;
         got.expect_ok(502);
         assert_eq!(got.header("content-type"), "application/json");
@@ -1296,6 +1306,20 @@ async fn unreachable_upstream_502_and_slow_upstream_504() {
     );
     let v: serde_json::Value = serde_json::from_slice(&got.body).expect("json");
     assert_eq!(v["error"], "bad_gateway");
+    // A client's id with a quote and a backslash stays valid JSON.
+    let odd = r#"a"b\c"#;
+    let got = send(
+        s.proxy_addr,
+        req("GET", "/x")
+            .header("x-request-id", odd)
+            .body(Full::default())
+            .expect("req"),
+    )
+    .await;
+    got.expect_ok(502);
+    assert_eq!(got.header("x-request-id"), odd);
+    let v: serde_json::Value = serde_json::from_slice(&got.body).expect("json");
+    assert_eq!(v["request_id"], odd);
 
     let (_hold, never) = oneshot::channel::<()>();
     let never = Arc::new(Mutex::new(Some(never)));
@@ -1404,6 +1428,28 @@ async fn request_bodies_redacted_and_limited() {
         String::from_utf8_lossy(&seen),
         "card **** **** **** 1111 end"
     );
+
+    // Content-Encoding named in Connection (so stripped as hop-by-hop): a
+    // gzip body would be read as text and sent on without its encoding.
+    // Refused (415) and never forwarded.
+    let before = up.count();
+    let got = send(
+        a,
+        req("POST", "/notes/4")
+            .header("content-type", "text/plain")
+            .header("content-encoding", "gzip")
+            .header("connection", "content-encoding")
+            .body(Full::new(Bytes::from_static(b"\x1f\x8b\x08 not text")))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(
+        got.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "{:?}",
+        got.text()
+    );
+    assert_eq!(up.count(), before, "forwarded upstream");
 
     // A streamed body over the limit on a redact_requests route: 413.
     let mut c = h1_with(tcp(a).await).await;

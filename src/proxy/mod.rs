@@ -203,21 +203,19 @@ impl StreamCtx {
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh request id: 32 hex digits. A process-wide counter, offset and
-/// mixed with keys drawn at random once per process; the mix is a
-/// bijection, so ids never repeat within a process, and they do not repeat
-/// the same sequence across restarts. (An id is a correlation handle, not
-/// a secret.)
+/// A fresh request id: 32 hex digits. The first half is a keyed SipHash
+/// (key drawn at random once per process) of a process-wide counter, so
+/// one id tells nothing about the next; the second half mixes the first
+/// with the counter through a bijection, so ids never repeat within a
+/// process.
 fn new_request_id() -> Arc<str> {
-    static KEY: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
-    let &(k0, k1) = KEY.get_or_init(|| {
-        use std::hash::BuildHasher;
-        let s = std::collections::hash_map::RandomState::new();
-        (s.hash_one(1u8), s.hash_one(2u8))
-    });
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let a = mix64(n.wrapping_add(k0));
-    let b = mix64(a ^ k1);
+    let a = key.hash_one(n);
+    let b = mix64(n ^ a.rotate_left(32));
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
     for (i, d) in id.iter_mut().enumerate() {
@@ -364,6 +362,22 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     remove_where(h, |n| HOP_BY_HOP.contains(n));
 }
 
+/// Whether `Connection` names a header that decides how a body is read
+/// (Content-Encoding, Content-Type, Content-Length). Stripping it as
+/// hop-by-hop would make scrim read, say, a gzip body as plain text and
+/// forward it without its encoding, so such a message is refused instead.
+fn connection_names_representation(h: &HeaderMap) -> bool {
+    h.get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .any(|n| {
+            let n = n.trim_ascii();
+            n.eq_ignore_ascii_case(b"content-encoding")
+                || n.eq_ignore_ascii_case(b"content-type")
+                || n.eq_ignore_ascii_case(b"content-length")
+        })
+}
+
 /// Removes every header whose name satisfies `drop`. One pass over the
 /// names present (a handful) instead of a hashed removal per name that
 /// might be there; allocates only when something goes.
@@ -433,7 +447,8 @@ fn set_forwarded(
 }
 
 fn error_response(status: StatusCode, code: &str, request_id: &str) -> Response<ProxyBody> {
-    let body = format!("{{\"error\":\"{code}\",\"request_id\":\"{request_id}\"}}\n");
+    // The id may be the client's: visible ASCII, quotes and backslashes too.
+    let body = serde_json::json!({ "error": code, "request_id": request_id }).to_string() + "\n";
     let mut r = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|e| match e {})
@@ -573,6 +588,7 @@ pub(crate) async fn handle(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
+    let odd_connection = connection_names_representation(req.headers());
     let headers = req.headers_mut();
     upstream_headers(headers, &cfg, &peer, orig_host, h.rid_header.as_ref());
     let (mut parts, incoming) = req.into_parts();
@@ -607,6 +623,7 @@ pub(crate) async fn handle(
         };
         let kind = match kind {
             Some(Kind::Scan(_)) if encoded || wide_charset(req_ct.as_deref()) => None,
+            _ if odd_connection => None,
             k => k,
         };
         match kind {
@@ -720,6 +737,7 @@ fn respond(
                 .collect::<Vec<_>>()
         })
         .any(|t| !t.is_empty() && t != "chunked");
+    let odd_connection = connection_names_representation(&parts.headers);
     strip_hop_by_hop(&mut parts.headers);
     match &h.rid_header {
         Some(v) => parts.headers.insert(&X_REQUEST_ID, v.clone()),
@@ -748,7 +766,7 @@ fn respond(
         // Range was stripped; a 206 anyway cannot be scanned safely.
         return h.blocked(shared, "range", StatusCode::BAD_GATEWAY, "bad_gateway");
     }
-    if odd_te {
+    if odd_te || odd_connection {
         return h.blocked(
             shared,
             "undecodable_encoding",
@@ -897,17 +915,17 @@ fn upstream_headers(
 /// valid URI (a request target that is not a path, such as `*`).
 fn upstream_uri(base: &http::Uri, req: &http::Uri) -> Option<http::Uri> {
     let base_path = base.path().trim_end_matches('/');
-    let pq = req.path_and_query();
-    if pq.is_some_and(|p| !p.as_str().starts_with('/')) {
+    // `path()` is "/" for an empty path (`http://crm.test?x=1`).
+    let path = req.path();
+    if !path.starts_with('/') {
         return None;
     }
-    let path_and_query = match pq {
+    let path_and_query = match req.path_and_query() {
         // The common case: the path goes on as it is, without a copy.
-        Some(p) if base_path.is_empty() => p.clone(),
-        None if base_path.is_empty() => http::uri::PathAndQuery::from_static("/"),
+        Some(p) if base_path.is_empty() && p.as_str().starts_with('/') => p.clone(),
         _ => {
-            let pq = pq.map_or("/", |p| p.as_str());
-            format!("{base_path}{pq}").parse().ok()?
+            let query = req.query().map_or(String::new(), |q| format!("?{q}"));
+            format!("{base_path}{path}{query}").parse().ok()?
         }
     };
     let mut parts = http::uri::Parts::default();
@@ -1176,6 +1194,15 @@ mod tests {
         assert_eq!(
             u(based, "http://crm.test").as_deref(),
             Some("https://crm.internal/api/")
+        );
+        // An empty path with a query (review finding): the path is "/".
+        assert_eq!(
+            u(base, "http://crm.test?x=1").as_deref(),
+            Some("http://127.0.0.1:9000/?x=1")
+        );
+        assert_eq!(
+            u(based, "http://crm.test?x=1").as_deref(),
+            Some("https://crm.internal/api/?x=1")
         );
         // Not a path: refused (400), never glued onto the authority.
         assert_eq!(u(base, "*"), None);
