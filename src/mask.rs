@@ -69,6 +69,15 @@ fn is_separator(b: u8) -> bool {
 }
 
 impl Action {
+    /// How many letters and digits of a value stay readable: between
+    /// candidates with the same span, the one that reveals least wins.
+    pub fn reveals(&self) -> usize {
+        match self {
+            Action::Mask { keep_last } => *keep_last,
+            Action::Label(_) | Action::Token { .. } => 0,
+        }
+    }
+
     /// Writes the masked form of `value` to `out`.
     pub fn apply(&self, value: &[u8], key: Option<&TokenKey>, out: &mut Vec<u8>) {
         match self {

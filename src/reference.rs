@@ -79,7 +79,13 @@ impl Naive {
                 cands.push((ms, me, ri as u16));
             }
         }
-        cands.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        let reveals = |r: u16| m.rules[r as usize].action.reveals();
+        cands.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.cmp(&a.1))
+                .then(reveals(a.2).cmp(&reveals(b.2)))
+                .then(a.2.cmp(&b.2))
+        });
         let mut events = Vec::new();
         let mut pos = 0;
         for (s, e, r) in cands {

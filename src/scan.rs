@@ -6,8 +6,8 @@
 //! leftmost-first, non-overlapping matches over the whole segment. A
 //! candidate is kept if its validator and context words confirm it. Kept
 //! candidates of all rules are then taken in order of start (longer first,
-//! then rule order); one that overlaps an earlier one has only its
-//! remaining tail masked, by its own action.
+//! then the action that reveals least, then rule order); one that overlaps
+//! an earlier one has only its remaining tail masked, by its own action.
 //!
 //! # Gate
 //!
@@ -1169,10 +1169,12 @@ impl TextScanner {
         events: &mut Vec<Redaction>,
     ) {
         if !self.cands.is_empty() {
+            let reveals = |r: u16| m.rules[r as usize].action.reveals();
             self.cands.sort_unstable_by(|a, b| {
                 a.start
                     .cmp(&b.start)
                     .then(b.end.cmp(&a.end))
+                    .then(reveals(a.rule).cmp(&reveals(b.rule)))
                     .then(a.rule.cmp(&b.rule))
             });
             let mut done = 0;

@@ -562,6 +562,22 @@ fn words_cut_by_the_window_edge_are_not_whole_words() {
     }
 }
 
+/// Two rules confirming the same span: the action that leaves least
+/// readable wins, whatever the rule order. Here `bank.account` (keep_last
+/// 4, its "account #" 24 bytes back) and `id.ssn_context` (keep_last 0,
+/// "ss#") both take the nine digits; before, the banking pack's earlier
+/// load order showed the SSN's last four digits.
+#[test]
+fn equal_spans_take_the_action_that_reveals_least() {
+    let input: &[u8] = b"Account #12345678 ok\nSS#219456789 ok";
+    let want: &[u8] = b"Account #****5678 ok\nSS#********* ok";
+    assert_eq!(gated(input), want);
+    assert_eq!(reference(input), want);
+    for cut in 0..=input.len() {
+        assert_eq!(chunked(Format::Text, input, &[cut]), want, "cut at {cut}");
+    }
+}
+
 /// The trigger contract is checked when packs compile: a pattern that can
 /// match without a trigger byte, or with more than `back` bytes before its
 /// first one, would silently miss values, so it is refused with the fix.
