@@ -88,15 +88,28 @@ impl Naive {
         });
         let mut events = Vec::new();
         let mut pos = 0;
-        for (s, e, r) in cands {
+        for (i, &(s, e, r)) in cands.iter().enumerate() {
             if e <= pos {
                 continue;
             }
+            // Overlapping another candidate: nothing stays readable, unless
+            // every other one ends here too and reveals as much.
+            let action = &m.rules[r as usize].action;
+            let k = action.reveals();
+            let overlapped = k > 0
+                && (s < pos
+                    || cands[i + 1..]
+                        .iter()
+                        .take_while(|d| d.0 < e)
+                        .any(|d| d.1 != e || m.rules[d.2 as usize].action.reveals() < k));
             let s = s.max(pos);
             out.extend_from_slice(&input[pos..s]);
-            m.rules[r as usize]
-                .action
-                .apply(&input[s..e], m.token_key.as_ref(), out);
+            let action = if overlapped {
+                &crate::mask::Action::Mask { keep_last: 0 }
+            } else {
+                action
+            };
+            action.apply(&input[s..e], m.token_key.as_ref(), out);
             events.push(Redaction {
                 rule: RuleRef(r),
                 start: s as u64,

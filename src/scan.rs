@@ -8,6 +8,9 @@
 //! candidates of all rules are then taken in order of start (longer first,
 //! then the action that reveals least, then rule order); one that overlaps
 //! an earlier one has only its remaining tail masked, by its own action.
+//! A candidate that overlaps another keeps nothing readable (a `keep_last`
+//! mask of an account number could otherwise show digits of an SSN inside
+//! it), unless every other one ends where it ends and keeps as much.
 //!
 //! # Gate
 //!
@@ -55,6 +58,7 @@
 //! look-behind and context words. The held-back part is at most
 //! [`Matcher::window`] bytes plus one input slice of [`MAX_SLICE`] bytes.
 
+use crate::mask::Action;
 use crate::matcher::{Matcher, RuleRef, Window, WordGate};
 use regex_automata::hybrid::dfa::{Cache, OverlappingState, DFA};
 use regex_automata::util::captures::Captures;
@@ -1164,7 +1168,7 @@ impl TextScanner {
     fn emit(
         &mut self,
         m: &Matcher,
-        frontier: usize,
+        mut frontier: usize,
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) {
@@ -1178,8 +1182,16 @@ impl TextScanner {
                     .then(a.rule.cmp(&b.rule))
             });
             let mut done = 0;
-            for c in &self.cands {
+            for (i, c) in self.cands.iter().enumerate() {
                 if c.start >= frontier {
+                    break;
+                }
+                let rule = &m.rules[c.rule as usize];
+                if rule.action.reveals() > 0 && c.end > frontier {
+                    // A candidate that keeps characters readable waits until
+                    // every candidate that could overlap it (they start
+                    // before its end) is decided; its bytes wait with it.
+                    frontier = c.start;
                     break;
                 }
                 done += 1;
@@ -1187,12 +1199,28 @@ impl TextScanner {
                     continue;
                 }
                 // A candidate overlapping one already masked has its
-                // remaining tail masked too: overlaps never leak.
+                // remaining tail masked too: overlaps never leak. And a
+                // candidate that overlaps another reveals nothing, unless
+                // every other one ends where it ends and reveals as much
+                // (the same value seen by two rules): the characters it
+                // would keep may be the other's.
+                let k = rule.action.reveals();
+                let overlapped = k > 0
+                    && (c.start < self.emitted
+                        || self.cands[i + 1..]
+                            .iter()
+                            .take_while(|d| d.start < c.end)
+                            .any(|d| {
+                                d.end != c.end || m.rules[d.rule as usize].action.reveals() < k
+                            }));
                 let start = c.start.max(self.emitted);
                 out.extend_from_slice(&self.buf[self.emitted..start]);
-                let rule = &m.rules[c.rule as usize];
-                rule.action
-                    .apply(&self.buf[start..c.end], m.token_key.as_ref(), out);
+                let action = if overlapped {
+                    &Action::Mask { keep_last: 0 }
+                } else {
+                    &rule.action
+                };
+                action.apply(&self.buf[start..c.end], m.token_key.as_ref(), out);
                 events.push(Redaction {
                     rule: RuleRef(c.rule),
                     start: self.base.wrapping_add(start as u64),

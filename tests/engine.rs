@@ -502,7 +502,7 @@ action = { type = "mask", keep_last = 1 }
 /// number (a false positive). Gated, reference and every split agree.
 #[test]
 fn words_cut_by_the_window_edge_are_not_whole_words() {
-    let cases: [(&[u8], &[u8]); 12] = [
+    let cases: [(&[u8], &[u8]); 16] = [
         // Deny word "order" exactly 24 bytes before the SSN.
         (
             b"Border                   219-45-6789 end",
@@ -544,9 +544,28 @@ fn words_cut_by_the_window_edge_are_not_whole_words() {
         (b"SS#219456789 ok", b"SS#********* ok"),
         (b"Geb.21.07.1984 ok", b"Geb.[DOB] ok"),
         (b"balanceUSD 45.10 ok", b"balance[BALANCE] ok"),
-        // A word whose edge is not a letter or digit needs no boundary on
-        // that side: "ss#" counts before the "x".
-        (b"ss#x 123456789 ok", b"ss#x ********* ok"),
+        // Neither neighbour of a word may be a letter or digit, even when
+        // the word ends in punctuation: "ss#" does not count before "x".
+        (b"ss#x 123456789 ok", b"ss#x 123456789 ok"),
+        // Second review: letting "account #" touch digits confirmed account
+        // numbers beside SSNs, and the account mask (keep_last 4) showed
+        // SSN digits where the two overlapped. Outputs as at 0d3360b.
+        (
+            b"Account #55012, SSN 219-45-6789 2 kids",
+            b"Account #55012, SSN ***-**-**** 2 kids",
+        ),
+        (
+            b"Account #55012 SSN 219456789 2 kids",
+            b"Account #55012 SSN ********* 2 kids",
+        ),
+        (
+            b"Account #7, SSN 219-45-6789 12",
+            b"Account #7, SSN ***-**-**** 12",
+        ),
+        (
+            b"Account #12345678 ok\nSS#219456789 12 ok",
+            b"Account #****5678 ok\nSS#********* 12 ok",
+        ),
     ];
     for (input, want) in cases {
         let text = String::from_utf8_lossy(input);
@@ -564,17 +583,55 @@ fn words_cut_by_the_window_edge_are_not_whole_words() {
 
 /// Two rules confirming the same span: the action that leaves least
 /// readable wins, whatever the rule order. Here `bank.account` (keep_last
-/// 4, its "account #" 24 bytes back) and `id.ssn_context` (keep_last 0,
-/// "ss#") both take the nine digits; before, the banking pack's earlier
-/// load order showed the SSN's last four digits.
+/// 4, "acct") and `id.ssn` (keep_last 0) both take "219-45-6789"; before,
+/// the banking pack's earlier load order showed the SSN's last four
+/// digits.
 #[test]
 fn equal_spans_take_the_action_that_reveals_least() {
-    let input: &[u8] = b"Account #12345678 ok\nSS#219456789 ok";
-    let want: &[u8] = b"Account #****5678 ok\nSS#********* ok";
+    let input: &[u8] = b"acct 219-45-6789 ok";
+    let want: &[u8] = b"acct ***-**-**** ok";
     assert_eq!(gated(input), want);
     assert_eq!(reference(input), want);
     for cut in 0..=input.len() {
         assert_eq!(chunked(Format::Text, input, &[cut]), want, "cut at {cut}");
+    }
+}
+
+/// A candidate that overlaps another keeps nothing readable (second
+/// review of this session): `bank.account` (keep_last 4, "acct") took
+/// "219-45-6789 99" and showed "89" of the SSN inside it; and with a
+/// longer account number before an SSN the kept digits were the SSN's
+/// first three.
+#[test]
+fn overlapping_candidates_reveal_nothing() {
+    let cases: [(&[u8], &[u8]); 4] = [
+        // The same number seen by two rules that keep the same digits.
+        (b"call +1 415 555 0132 now", b"call +* *** *** **32 now"),
+        (b"acct 219-45-6789 99 ok", b"acct ***-**-**** ** ok"),
+        (
+            b"acct 1234 5678 9012 34 219-45-6789 ok",
+            b"acct **** **** **** ** ***-**-**** ok",
+        ),
+        // Alone, an account number keeps its last four digits.
+        (b"acct 1234 5678 9012 ok", b"acct **** **** 9012 ok"),
+    ];
+    for (input, want) in cases {
+        let text = String::from_utf8_lossy(input);
+        assert_eq!(gated(input), want, "{text:?}");
+        assert_eq!(reference(input), want, "{text:?}");
+        for cut in 0..=input.len() {
+            assert_eq!(
+                chunked(Format::Text, input, &[cut]),
+                want,
+                "{text:?} cut at {cut}"
+            );
+        }
+        let every: Vec<usize> = (0..=input.len()).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&chunked(Format::Text, input, &every)),
+            String::from_utf8_lossy(want),
+            "{text:?} byte by byte"
+        );
     }
 }
 

@@ -203,11 +203,9 @@ impl StreamCtx {
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh request id: 32 hex digits. The first half is a keyed SipHash
-/// (key drawn at random once per process) of a process-wide counter, so
-/// one id tells nothing about the next; the second half mixes the first
-/// with the counter through a bijection, so ids never repeat within a
-/// process.
+/// A fresh request id: 32 hex digits, two keyed SipHashes (key drawn at
+/// random once per process) of a process-wide counter, so one id tells
+/// nothing about the next or about the count.
 fn new_request_id() -> Arc<str> {
     use std::hash::BuildHasher;
     static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
@@ -215,7 +213,7 @@ fn new_request_id() -> Arc<str> {
     let key = KEY.get_or_init(std::collections::hash_map::RandomState::new);
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
     let a = key.hash_one(n);
-    let b = mix64(n ^ a.rotate_left(32));
+    let b = key.hash_one((n, a));
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
     for (i, d) in id.iter_mut().enumerate() {
@@ -224,15 +222,6 @@ fn new_request_id() -> Arc<str> {
     }
     // Hex digits are ASCII.
     Arc::from(std::str::from_utf8(&id).unwrap_or_default())
-}
-
-/// The SplitMix64 finaliser (Steele, Lea and Flood, "Fast splittable
-/// pseudorandom number generators", OOPSLA 2014): a bijection on u64 that
-/// spreads every input bit over the output.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The client's X-Request-Id when it is sane (1-128 visible ASCII bytes),
