@@ -721,10 +721,14 @@ impl TextScanner {
         let dirty = self.dirty.iter().copied().min().unwrap_or(NONE);
         // Later triggers are at or after `stop`: their regions start later.
         self.prune_words(stop.saturating_sub(m.ctx_lo));
+        // A candidate held back by `emit` may start before what is written
+        // out (it overlaps a candidate already masked): keep its bytes.
+        let held = self.cands.iter().map(|c| c.start).min().unwrap_or(NONE);
         self.compact(
             frontier
                 .min(self.emitted)
                 .min(dirty)
+                .min(held)
                 .saturating_sub(m.history),
         );
         Ok(())
