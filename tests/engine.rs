@@ -635,6 +635,58 @@ fn overlapping_candidates_reveal_nothing() {
     }
 }
 
+/// A keep_last candidate overlapping a label candidate, with no context
+/// rule (the scanner keeps one byte of history): "keep" starts ten bytes
+/// inside "long" and ends after it. Every chunk size gives the one-shot
+/// output, which equals the reference. (Written for 0cf0787; it passes
+/// without that fix too, so it does not reproduce the compaction case.)
+#[test]
+fn held_candidate_survives_compaction() {
+    let src = r#"[pack]
+name = "t"
+[[rule]]
+id = "long"
+category = "c1"
+pattern = '''\bX[0-9]{20}\b'''
+trigger = { digits = true, back = 1 }
+action = { type = "label", label = "[L]" }
+[[rule]]
+id = "keep"
+category = "c2"
+pattern = '''[0-9]{10} [0-9]{3}'''
+trigger = { digits = true }
+action = { type = "mask", keep_last = 2 }
+"#;
+    let spec = scrim::pack::parse("t.toml", src).unwrap();
+    let m =
+        std::sync::Arc::new(Matcher::compile(&[spec], &scrim::CompileOptions::default()).unwrap());
+    let input = b"id X12345678901234567890 123 end";
+    let whole = redact_all(&m, Format::Text, input).unwrap().0;
+    let mut naive = Vec::new();
+    scrim::reference::Naive::new(&m)
+        .unwrap()
+        .redact(&m, input, &mut naive);
+    assert_eq!(
+        String::from_utf8_lossy(&whole),
+        String::from_utf8_lossy(&naive)
+    );
+    // "keep" overlaps "long", so it shows nothing of its own.
+    assert_eq!(String::from_utf8_lossy(&whole), "id [L] *** end");
+    for step in 1..=input.len() {
+        let mut r = Redactor::new(m.clone(), Format::Text);
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        for piece in input.chunks(step) {
+            r.feed(piece, &mut out, &mut ev).unwrap();
+        }
+        r.finish(&mut out, &mut ev).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&whole),
+            "pieces of {step}"
+        );
+    }
+}
+
 /// The trigger contract is checked when packs compile: a pattern that can
 /// match without a trigger byte, or with more than `back` bytes before its
 /// first one, would silently miss values, so it is refused with the fix.
