@@ -47,6 +47,21 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// `input` redacts to exactly `want` in the gated scanner, the reference
+/// scanner and fed in two pieces cut at every point.
+fn assert_everywhere(input: &[u8], want: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    assert_eq!(gated(input), want, "{text:?}");
+    assert_eq!(reference(input), want, "{text:?}");
+    for cut in 0..=input.len() {
+        assert_eq!(
+            chunked(Format::Text, input, &[cut]),
+            want,
+            "{text:?} cut at {cut}"
+        );
+    }
+}
+
 /// `needle` occurs in `hay` with no digit right before or after it: the
 /// value itself, not a fragment of a longer number.
 fn contains_value(hay: &[u8], needle: &[u8]) -> bool {
@@ -568,16 +583,7 @@ fn words_cut_by_the_window_edge_are_not_whole_words() {
         ),
     ];
     for (input, want) in cases {
-        let text = String::from_utf8_lossy(input);
-        assert_eq!(gated(input), want, "{text:?}");
-        assert_eq!(reference(input), want, "{text:?}");
-        for cut in 0..=input.len() {
-            assert_eq!(
-                chunked(Format::Text, input, &[cut]),
-                want,
-                "{text:?} cut at {cut}"
-            );
-        }
+        assert_everywhere(input, want);
     }
 }
 
@@ -588,13 +594,7 @@ fn words_cut_by_the_window_edge_are_not_whole_words() {
 /// digits.
 #[test]
 fn equal_spans_take_the_action_that_reveals_least() {
-    let input: &[u8] = b"acct 219-45-6789 ok";
-    let want: &[u8] = b"acct ***-**-**** ok";
-    assert_eq!(gated(input), want);
-    assert_eq!(reference(input), want);
-    for cut in 0..=input.len() {
-        assert_eq!(chunked(Format::Text, input, &[cut]), want, "cut at {cut}");
-    }
+    assert_everywhere(b"acct 219-45-6789 ok", b"acct ***-**-**** ok");
 }
 
 /// A candidate that overlaps another keeps nothing readable (second
@@ -616,21 +616,13 @@ fn overlapping_candidates_reveal_nothing() {
         (b"acct 1234 5678 9012 ok", b"acct **** **** 9012 ok"),
     ];
     for (input, want) in cases {
-        let text = String::from_utf8_lossy(input);
-        assert_eq!(gated(input), want, "{text:?}");
-        assert_eq!(reference(input), want, "{text:?}");
-        for cut in 0..=input.len() {
-            assert_eq!(
-                chunked(Format::Text, input, &[cut]),
-                want,
-                "{text:?} cut at {cut}"
-            );
-        }
+        assert_everywhere(input, want);
         let every: Vec<usize> = (0..=input.len()).collect();
         assert_eq!(
             String::from_utf8_lossy(&chunked(Format::Text, input, &every)),
             String::from_utf8_lossy(want),
-            "{text:?} byte by byte"
+            "{:?} byte by byte",
+            String::from_utf8_lossy(input)
         );
     }
 }
