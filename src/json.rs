@@ -141,7 +141,20 @@ impl std::fmt::Debug for JsonScanner {
     }
 }
 
+/// Length of the prefix of `s` with no byte that ends or escapes a JSON
+/// string (`"`, `\\`, control bytes). (A 16-byte block test was slower:
+/// most strings are shorter than a block.)
+#[inline]
+fn plain_run(s: &[u8]) -> usize {
+    s.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(s.len())
+}
+
 fn escape_into(src: &[u8], out: &mut Vec<u8>) {
+    let plain = plain_run(src);
+    out.extend_from_slice(&src[..plain]);
+    let src = &src[plain..];
     let mut start = 0;
     for (i, &b) in src.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -333,10 +346,7 @@ impl JsonScanner {
             // text scanner in one call.
             if let (Tok::Str { .. }, Esc::None, None) = (self.tok, self.esc, self.field_active()) {
                 let rest = &chunk[i..];
-                let n = rest
-                    .iter()
-                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                    .unwrap_or(rest.len());
+                let n = plain_run(rest);
                 if n > 0 {
                     let s = &rest[..n];
                     if self.seg_pending && rest.get(n) == Some(&b'"') {
@@ -347,7 +357,8 @@ impl JsonScanner {
                         let ctx_from = text_from - self.seg_context().len() as u64;
                         self.words.feed(m, s);
                         let keyword = self.words.keyword_since(m, text_from);
-                        let gated = self.words.context_since(m, ctx_from, text_from);
+                        let words = &self.words;
+                        let gated = || words.context_since(m, ctx_from, text_from);
                         if crate::scan::may_match(m, keyword, gated, s) {
                             self.string_bytes(m, s, true, out, events)?;
                         } else {
@@ -711,12 +722,14 @@ impl JsonScanner {
 
     /// `note_recent` for bytes already fed to `words`.
     fn remember(&mut self, bytes: &[u8]) {
+        // Only the last RECENT bytes count (`seg_context`); older ones are
+        // dropped once they fill the spare capacity, not on every string.
         let tail = &bytes[bytes.len().saturating_sub(RECENT)..];
-        self.recent.extend_from_slice(tail);
-        if self.recent.len() > RECENT {
-            let cut = self.recent.len() - RECENT;
+        if self.recent.len() + tail.len() > 2 * RECENT {
+            let cut = self.recent.len().saturating_sub(RECENT);
             self.recent.drain(..cut);
         }
+        self.recent.extend_from_slice(tail);
     }
 
     /// Begins the current string's text segment if it is still pending.
@@ -871,7 +884,8 @@ impl JsonScanner {
         let text_from = trail.pos();
         trail.feed(m, src);
         let keyword = trail.keyword_since(m, text_from);
-        let gated = trail.context_since(m, 0, text_from);
+        let trail = &*trail;
+        let gated = || trail.context_since(m, 0, text_from);
         let skip = !crate::scan::may_match(m, keyword, gated, src);
         // Debug builds (the tests) scan anyway and check that the skip was
         // exact.
@@ -1259,7 +1273,7 @@ fn normalize_key_into(key: &[u8], out: &mut Vec<u8>) -> bool {
 /// it from here.
 fn seg_context(is_value: bool, recent: &[u8]) -> &[u8] {
     if is_value {
-        recent
+        &recent[recent.len().saturating_sub(RECENT)..]
     } else {
         b""
     }

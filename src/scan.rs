@@ -246,14 +246,20 @@ fn find_trigger(hay: &[u8], digits: bool, extra: &[u8; 4]) -> Option<usize> {
 /// JSON strings and numbers, which are mostly ids, timestamps and prose.
 ///
 /// The words are found by the caller's [`WordTrail`]: `keyword` says
-/// whether a trigger word lies wholly in `text`; `gated` has the context
-/// bit of every gated rule with a context word wholly in context + `text`.
+/// whether a trigger word lies wholly in `text`; `gated` gives the context
+/// bit of every gated rule with a context word wholly in context + `text`
+/// (called at most once, only when a trigger is present).
 ///
 /// A match needs a trigger (byte or word) in `text`, and its rule's
 /// look-around-free pattern matches somewhere in `text` (a superset:
 /// look-around at the text's edges only narrows); a gated rule also needs
 /// one of its context words in context + `text`.
-pub(crate) fn may_match(m: &Matcher, keyword: bool, gated: u64, text: &[u8]) -> bool {
+pub(crate) fn may_match(
+    m: &Matcher,
+    keyword: bool,
+    gated: impl FnOnce() -> u64,
+    text: &[u8],
+) -> bool {
     let trigger = keyword
         || (m.byte_gate() && find_trigger(text, m.digit_trigger, &m.gate_bytes()).is_some());
     if !trigger {
@@ -274,7 +280,9 @@ pub(crate) fn may_match(m: &Matcher, keyword: bool, gated: u64, text: &[u8]) -> 
         if hit(pre, cache) {
             return true;
         }
-        let mut bits = gated;
+        // Only now: most strings have no trigger, and working out which
+        // gated rules have a word near costs a pass over all of them.
+        let mut bits = gated();
         while bits != 0 {
             let b = bits.trailing_zeros() as usize;
             bits &= bits - 1;
