@@ -64,8 +64,64 @@ pub enum Action {
     },
 }
 
-fn is_separator(b: u8) -> bool {
-    b.is_ascii() && !b.is_ascii_alphanumeric()
+/// Length of the separator that starts at `value[i]`, or 0 if a letter,
+/// digit or other character starts there. Separators are every ASCII byte
+/// that is not a letter or digit, the UTF-8 no-break space (C2 A0), and a
+/// percent-encoded space or dash (`%20`, `%2D`, `%2d`) with a digit on each
+/// side: a group separator inside a number (`4111%201111`), so its `2`, `0`
+/// and `D` are not digits of the value and are left readable, like a space.
+fn separator_len(value: &[u8], i: usize) -> usize {
+    let digit_at = |j: usize| value.get(j).is_some_and(u8::is_ascii_digit);
+    match value.get(i..) {
+        Some([b'%', b'2', b'0' | b'D' | b'd', ..])
+            if i > 0 && digit_at(i - 1) && digit_at(i + 3) =>
+        {
+            3
+        }
+        Some([0xC2, 0xA0, ..]) => 2,
+        Some([b, ..]) if b.is_ascii() && !b.is_ascii_alphanumeric() => 1,
+        _ => 0,
+    }
+}
+
+/// Calls `f` once per byte of `value` with whether it belongs to a
+/// separator (see [`separator_len`]).
+fn each_byte(value: &[u8], mut f: impl FnMut(u8, bool)) {
+    let mut i = 0;
+    while i < value.len() {
+        match separator_len(value, i) {
+            0 => {
+                f(value[i], false);
+                i += 1;
+            }
+            n => {
+                for &b in &value[i..i + n] {
+                    f(b, true);
+                }
+                i += n;
+            }
+        }
+    }
+}
+
+/// Writes `value` with separators dropped and ASCII lowercased into
+/// `norm`; returns the length written and whether `value` did not fit.
+fn normalise(value: &[u8], norm: &mut [u8; 256]) -> (usize, bool) {
+    let mut n = 0;
+    let mut overflow = false;
+    each_byte(value, |b, sep| {
+        if sep || overflow {
+            return;
+        }
+        match norm.get_mut(n) {
+            Some(slot) => {
+                *slot = b.to_ascii_lowercase();
+                n += 1;
+            }
+            None => overflow = true,
+        }
+    });
+    (n, overflow)
 }
 
 impl Action {
@@ -98,32 +154,32 @@ impl Action {
 
 /// Writes `value` with all letters/digits but the last `keep` replaced by
 /// `*`; a multi-byte UTF-8 character counts as one and becomes one `*`.
+/// Separators (see [`separator_len`]) are copied and never counted.
 pub fn mask_keep_last(value: &[u8], keep: usize, out: &mut Vec<u8>) {
-    let units = value
-        .iter()
-        .filter(|&&b| !is_separator(b) && (b & 0xC0) != 0x80)
-        .count();
+    let mut units = 0usize;
+    each_byte(value, |b, sep| {
+        if !sep && (b & 0xC0) != 0x80 {
+            units += 1;
+        }
+    });
     // A value no longer than what would be kept is masked whole: a mask
     // never shows an entire value.
     let keep = if units <= keep { 0 } else { keep };
+    let hidden = units - keep;
     let mut seen = 0usize;
-    for &b in value {
-        if is_separator(b) {
+    each_byte(value, |b, sep| {
+        if sep {
             out.push(b);
         } else if (b & 0xC0) == 0x80 {
             // UTF-8 continuation byte: its lead byte already wrote one unit.
-            if seen > units.saturating_sub(keep) {
+            if seen > hidden {
                 out.push(b);
             }
         } else {
             seen += 1;
-            if seen > units.saturating_sub(keep) {
-                out.push(b);
-            } else {
-                out.push(b'*');
-            }
+            out.push(if seen > hidden { b } else { b'*' });
         }
-    }
+    });
 }
 
 /// Keyed fingerprint of a value for the audit log: the first 8 bytes of
@@ -132,37 +188,20 @@ pub fn mask_keep_last(value: &[u8], keep: usize, out: &mut Vec<u8>) {
 /// investigator holding the key can confirm a given value was seen.
 pub fn fingerprint(value: &[u8], key: &TokenKey) -> [u8; 8] {
     let mut norm = [0u8; 256];
-    let mut n = 0;
-    for &b in value.iter().filter(|b| !is_separator(**b)) {
-        if n == norm.len() {
-            break;
-        }
-        norm[n] = b.to_ascii_lowercase();
-        n += 1;
-    }
+    // A longer value is fingerprinted by its first 256 normalised bytes.
+    let (n, _) = normalise(value, &mut norm);
     let d = key.hmac(&[b"scrim-fingerprint\0", &norm[..n]]);
     let mut out = [0u8; 8];
     out.copy_from_slice(&d[..8]);
     out
 }
 
-/// Writes the keyed token for `value`: separators are dropped and ASCII is
-/// lowercased first, so `4111 1111…` and `4111-1111…` give the same token.
+/// Writes the keyed token for `value`: separators (see [`separator_len`])
+/// are dropped and ASCII is lowercased first, so `4111 1111…`,
+/// `4111-1111…` and `4111%201111…` give the same token.
 pub fn token(category: &str, value: &[u8], key: &TokenKey, out: &mut Vec<u8>) {
     let mut norm = [0u8; 256];
-    let mut n = 0;
-    let mut mac_input_overflow = false;
-    for &b in value {
-        if is_separator(b) {
-            continue;
-        }
-        if n == norm.len() {
-            mac_input_overflow = true;
-            break;
-        }
-        norm[n] = b.to_ascii_lowercase();
-        n += 1;
-    }
+    let (n, mac_input_overflow) = normalise(value, &mut norm);
     let digest = if mac_input_overflow {
         key.hmac(&[category.as_bytes(), b"\0", value])
     } else {
@@ -198,6 +237,51 @@ mod tests {
         assert_eq!(masked("1234", 4), "****");
         assert_eq!(masked("né", 1), "*é");
         assert_eq!(masked("éé", 0), "**");
+    }
+
+    /// Session 11 leak review: encoded and non-ASCII group separators stay
+    /// readable and are not counted as digits, so `keep_last` keeps exactly
+    /// the value's own last digits.
+    #[test]
+    fn mask_reads_encoded_separators() {
+        assert_eq!(
+            masked("4111%201111%201111%201111", 4),
+            "****%20****%20****%201111"
+        );
+        assert_eq!(masked("219%2D45%2d6789", 0), "***%2D**%2d****");
+        assert_eq!(masked("4111+1111+1111+1111", 4), "****+****+****+1111");
+        assert_eq!(
+            masked("4111\u{a0}1111\u{a0}1111\u{a0}1111", 4),
+            "****\u{a0}****\u{a0}****\u{a0}1111"
+        );
+        // Only between digits: elsewhere the escape's digits and letters
+        // are masked like any others.
+        assert_eq!(masked("%201111", 2), "%****11");
+        assert_eq!(masked("1111%20", 2), "****%20");
+        assert_eq!(masked("ab%20cd", 0), "**%****");
+        assert_eq!(masked("12%2B34", 1), "**%***4");
+        // A value cut inside the escape (an overlap's tail) masks it.
+        assert_eq!(masked("2012345", 4), "***2345");
+        assert_eq!(masked("12%2", 0), "**%*");
+    }
+
+    #[test]
+    fn token_ignores_encoded_separators() {
+        let k = TokenKey::new(vec![1; 32]).unwrap();
+        let t = |v: &str| {
+            let mut out = Vec::new();
+            token("card", v.as_bytes(), &k, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let a = t("4111 1111 1111 1111");
+        assert_eq!(a, t("4111%201111%201111%201111"));
+        assert_eq!(a, t("4111%2D1111%2d1111+1111"));
+        assert_eq!(a, t("4111\u{a0}1111\u{a0}1111\u{a0}1111"));
+        assert_ne!(a, t("4111%2B1111%2B1111%2B1111"));
+        assert_eq!(
+            fingerprint(b"4111%201111", &k),
+            fingerprint(b"4111 1111", &k)
+        );
     }
 
     #[test]

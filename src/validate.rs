@@ -51,31 +51,84 @@ impl CardBrand {
     }
 }
 
+/// Length of the group separator that starts at `candidate[i]`, or 0 if
+/// none does.
+///
+/// Separators are ` `, `-`, `.`, tab and `+` (a space in form encoding),
+/// the UTF-8 no-break space (C2 A0), and the percent-encoded space and dash
+/// `%20`, `%2D`, `%2d`. A percent escape counts as one separator, so the
+/// `2` and `0` of `%20` are never read as digits of the number.
+#[must_use]
+pub fn separator_len(candidate: &[u8], i: usize) -> usize {
+    match candidate.get(i..) {
+        Some([b' ' | b'-' | b'.' | b'\t' | b'+', ..]) => 1,
+        // U+00A0 NO-BREAK SPACE, a common group separator in formatted
+        // numbers.
+        Some([0xC2, 0xA0, ..]) => 2,
+        // Percent-encoded space and dash, as in URLs and form bodies.
+        Some([b'%', b'2', b'0' | b'D' | b'd', ..]) => 3,
+        _ => 0,
+    }
+}
+
 /// Collect the ASCII digits of `candidate` into `out` and return them.
 ///
-/// The separators `b' '`, `b'-'`, `b'.'`, `b'\t'` and the UTF-8 no-break
-/// space (C2 A0) are skipped wherever they appear. Returns `None` if any other non-digit byte appears
-/// or if there are more digits than `out` can hold (40). An input with no
-/// digits yields `Some` of an empty slice.
+/// Separators (see [`separator_len`]) are skipped wherever they appear.
+/// Returns `None` if any other byte appears or if there are more digits
+/// than `out` can hold (40). An input with no digits yields `Some` of an
+/// empty slice.
 pub fn digits<'a>(candidate: &[u8], out: &'a mut [u8; 40]) -> Option<&'a [u8]> {
     let mut n = 0usize;
     let mut i = 0;
     while i < candidate.len() {
-        match candidate[i] {
-            b'0'..=b'9' => {
-                // `get_mut` turns "too many digits" into None instead of a panic.
-                *out.get_mut(n)? = candidate[i];
-                n += 1;
-            }
-            b' ' | b'-' | b'.' | b'\t' => {}
-            // U+00A0 NO-BREAK SPACE (UTF-8 C2 A0), a common group separator
-            // in formatted numbers.
-            0xC2 if candidate.get(i + 1) == Some(&0xA0) => i += 1,
-            _ => return None,
+        if candidate[i].is_ascii_digit() {
+            // `get_mut` turns "too many digits" into None instead of a panic.
+            *out.get_mut(n)? = candidate[i];
+            n += 1;
+            i += 1;
+            continue;
         }
-        i += 1;
+        match separator_len(candidate, i) {
+            0 => return None,
+            len => i += len,
+        }
     }
     out.get(..n)
+}
+
+/// The digit groups of `candidate`: `(start, end)` byte ranges of its runs
+/// of ASCII digits, split at separators (see [`separator_len`]) and at any
+/// other non-digit byte. A percent-encoded separator is skipped whole, so
+/// `4111%201111` has the groups `4111` and `1111`, not `4111` and `201111`.
+#[must_use]
+pub fn digit_groups(candidate: &[u8]) -> DigitGroups<'_> {
+    DigitGroups { candidate, i: 0 }
+}
+
+/// Iterator returned by [`digit_groups`].
+#[derive(Debug, Clone)]
+pub struct DigitGroups<'a> {
+    candidate: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for DigitGroups<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let c = self.candidate;
+        while self.i < c.len() {
+            if c[self.i].is_ascii_digit() {
+                let start = self.i;
+                while c.get(self.i).is_some_and(u8::is_ascii_digit) {
+                    self.i += 1;
+                }
+                return Some((start, self.i));
+            }
+            self.i += separator_len(c, self.i).max(1);
+        }
+        None
+    }
 }
 
 /// Count the ASCII digits (`b'0'..=b'9'`) in `candidate`, ignoring every
@@ -427,10 +480,11 @@ pub fn aba(candidate: &[u8]) -> bool {
 
 /// A US Social Security Number.
 ///
-/// Accepted shapes are `AAAGGSSSS` or `AAA-GG-SSSS` / `AAA GG SSSS` (both
-/// separators must be the same byte). Then, per SSA, "Social Security
-/// Number Randomization" (ssa.gov/employer/randomization.html), which lists
-/// what is never assigned even after 2011-06-25:
+/// Accepted shapes are `AAAGGSSSS`, or `AAA-GG-SSSS` with both separators
+/// the same spelling of one of `-`, ` `, `+` (a form-encoded space), `%2D`,
+/// `%2d` or `%20` (percent-encoded dash and space). Then, per SSA, "Social
+/// Security Number Randomization" (ssa.gov/employer/randomization.html),
+/// which lists what is never assigned even after 2011-06-25:
 /// - area (`AAA`) is not 000, 666, or 900-999;
 /// - group (`GG`) is not 00;
 /// - serial (`SSSS`) is not 0000.
@@ -445,7 +499,12 @@ pub fn aba(candidate: &[u8]) -> bool {
 pub fn ssn(candidate: &[u8]) -> bool {
     let d: [u8; 9] = match *candidate {
         [a1, a2, a3, g1, g2, s1, s2, s3, s4] => [a1, a2, a3, g1, g2, s1, s2, s3, s4],
-        [a1, a2, a3, x, g1, g2, y, s1, s2, s3, s4] if x == y && (x == b'-' || x == b' ') => {
+        [a1, a2, a3, x, g1, g2, y, s1, s2, s3, s4] if x == y && matches!(x, b'-' | b' ' | b'+') => {
+            [a1, a2, a3, g1, g2, s1, s2, s3, s4]
+        }
+        [a1, a2, a3, b'%', b'2', x, g1, g2, b'%', b'2', y, s1, s2, s3, s4]
+            if x == y && matches!(x, b'D' | b'd' | b'0') =>
+        {
             [a1, a2, a3, g1, g2, s1, s2, s3, s4]
         }
         _ => return false,
@@ -545,6 +604,75 @@ mod tests {
         assert_eq!(digits(&forty_one, &mut buf), None);
     }
 
+    /// Session 11 leak review: form and percent encoding between groups.
+    #[test]
+    fn digits_reads_encoded_separators() {
+        let mut buf = [0u8; 40];
+        let mut d = |s: &[u8]| digits(s, &mut buf).map(<[u8]>::to_vec);
+        assert_eq!(
+            d(b"4111+1111+1111+1111"),
+            Some(b"4111111111111111".to_vec())
+        );
+        assert_eq!(
+            d(b"4111%201111%201111%201111"),
+            Some(b"4111111111111111".to_vec())
+        );
+        assert_eq!(d(b"219%2D45%2d6789"), Some(b"219456789".to_vec()));
+        assert_eq!(
+            d("4111\u{a0}1111+1111%201111".as_bytes()),
+            Some(b"4111111111111111".to_vec())
+        );
+        // The "20" of "%20" is never read as digits, even at the edges.
+        assert_eq!(d(b"%20"), Some(Vec::new()));
+        assert_eq!(d(b"12%20"), Some(b"12".to_vec()));
+        assert_eq!(d(b"%2012"), Some(b"12".to_vec()));
+        // Any other escape, a cut escape, or other bytes: not a number.
+        for bad in [
+            &b"4111%2B1111"[..],
+            b"4111%2e1111",
+            b"4111%21111",
+            b"4111%1111",
+            b"4111%",
+            b"4111%2",
+            b"4111%30111",
+            b"4111%%201111",
+            b"4111*1111",
+            b"4111=1111",
+            b"4111&1111",
+            b"4111\xa01111",
+            "4111\u{2009}1111".as_bytes(),
+            "4111\u{200b}1111".as_bytes(),
+        ] {
+            assert_eq!(d(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn separator_lengths() {
+        let s = "a+b %20%2D%2d%2B\u{a0}\u{a1}-".as_bytes();
+        let lens: Vec<usize> = (0..s.len()).map(|i| separator_len(s, i)).collect();
+        assert_eq!(
+            lens,
+            [0, 1, 0, 1, 3, 0, 0, 3, 0, 0, 3, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1]
+        );
+        assert_eq!(separator_len(b"x", 5), 0);
+    }
+
+    #[test]
+    fn digit_groups_skip_encoded_separators() {
+        let g = |s: &[u8]| digit_groups(s).collect::<Vec<_>>();
+        assert_eq!(
+            g(b"4111%201111%2D11+1"),
+            [(0, 4), (7, 11), (14, 16), (17, 18)]
+        );
+        assert_eq!(g("12\u{a0}34".as_bytes()), [(0, 2), (4, 6)]);
+        assert_eq!(g(b"1 2"), [(0, 1), (2, 3)]);
+        assert_eq!(g(b"%30x7"), [(1, 3), (4, 5)]);
+        assert_eq!(g(b"12%2"), [(0, 2), (3, 4)]);
+        assert_eq!(g(b""), []);
+        assert_eq!(g(&[b'1', b' '].repeat(50)).len(), 50);
+    }
+
     #[test]
     fn digit_count() {
         assert_eq!(ascii_digit_count(b""), 0);
@@ -576,6 +704,12 @@ mod tests {
         assert!(card(b"3782 822463 10005")); // Amex 4-6-5 grouping
         assert!(card(b"4111.1111.1111.1111"));
         assert!(card(b"4111\t1111\t1111\t1111"));
+        assert!(card(b"4111+1111+1111+1111"));
+        assert!(card(b"4111%201111%201111%201111"));
+        assert!(card(b"4111%2D1111%2d1111-1111"));
+        assert!(card("4111\u{a0}1111\u{a0}1111\u{a0}1111".as_bytes()));
+        assert!(!card(b"4111%2B1111%2B1111%2B1111"));
+        assert!(!card(b"4111%201111%201111%201112"));
     }
 
     #[test]
@@ -839,6 +973,11 @@ mod tests {
         assert!(ssn(b"899-99-9999"));
         assert!(ssn(b"078-05-1121"));
         assert!(ssn(b"219-09-9998"));
+        // Form and percent encoding (session 11 leak review).
+        assert!(ssn(b"219+45+6789"));
+        assert!(ssn(b"219%2D45%2D6789"));
+        assert!(ssn(b"219%2d45%2d6789"));
+        assert!(ssn(b"219%2045%206789"));
     }
 
     #[test]
@@ -867,6 +1006,16 @@ mod tests {
         assert!(!ssn(b"1234567890"));
         assert!(!ssn(b"123-45-678a"));
         assert!(!ssn(b"12a-45-6789"));
+        // Encoded separators must match each other and be whole.
+        assert!(!ssn(b"219%2D45-6789"));
+        assert!(!ssn(b"219%2D45%2d6789"));
+        assert!(!ssn(b"219%2D45%206789"));
+        assert!(!ssn(b"219+45 6789"));
+        assert!(!ssn(b"219%2B45%2B6789"));
+        assert!(!ssn(b"219%3D45%3D6789"));
+        assert!(!ssn(b"219%2D09%2D9999"));
+        assert!(!ssn(b"666%2D45%2D6789"));
+        assert!(!ssn("219\u{a0}45\u{a0}6789".as_bytes()));
         assert!(!ssn(b""));
     }
 }

@@ -1,0 +1,288 @@
+//! Regression tests: values written with form/percent encoding or non-ASCII separators (session 11 leak review).
+//!
+//! Each input is redacted whole by the gated scanner and by the naive
+//! reference, and streamed in two pieces cut at every byte and one byte at
+//! a time; all must give exactly the expected output. The decoder test at
+//! the end guards the other half of the review: a truncated compressed
+//! body must never decode as if it were complete.
+
+use scrim::reference::Naive;
+use scrim::{redact_all, Format, Matcher, Redactor};
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+fn matcher() -> &'static Arc<Matcher> {
+    static M: OnceLock<Arc<Matcher>> = OnceLock::new();
+    M.get_or_init(|| Arc::new(Matcher::builtin().expect("builtin packs compile")))
+}
+
+fn naive() -> &'static Naive {
+    static N: OnceLock<Naive> = OnceLock::new();
+    N.get_or_init(|| Naive::new(matcher()).expect("naive compiles"))
+}
+
+/// Output and the ids of the rules that fired, redacting `input` whole.
+fn gated(input: &[u8]) -> (Vec<u8>, Vec<String>) {
+    let m = matcher();
+    let (out, events) = redact_all(m, Format::Text, input).expect("scan");
+    let ids = events
+        .iter()
+        .map(|e| m.rule_id(e.rule).to_string())
+        .collect();
+    (out, ids)
+}
+
+fn reference(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    naive().redact(matcher(), input, &mut out);
+    out
+}
+
+fn chunked(input: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let mut r = Redactor::new(matcher().clone(), Format::Text);
+    let mut out = Vec::new();
+    let mut ev = Vec::new();
+    let mut prev = 0;
+    for &c in cuts {
+        r.feed(&input[prev..c], &mut out, &mut ev).expect("feed");
+        prev = c;
+    }
+    r.feed(&input[prev..], &mut out, &mut ev).expect("feed");
+    r.finish(&mut out, &mut ev).expect("finish");
+    out
+}
+
+/// `input` redacts to exactly `want` whole (gated and reference), in two
+/// pieces cut at every byte, and fed one byte at a time. Returns the ids of
+/// the rules that fired.
+fn assert_everywhere(input: &str, want: &str) -> Vec<String> {
+    let (input, want) = (input.as_bytes(), want.as_bytes());
+    let text = String::from_utf8_lossy(input);
+    let (out, ids) = gated(input);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(want),
+        "{text:?}"
+    );
+    assert_eq!(reference(input), want, "reference {text:?}");
+    for cut in 0..=input.len() {
+        assert_eq!(chunked(input, &[cut]), want, "{text:?} cut at {cut}");
+    }
+    let bytes: Vec<usize> = (1..input.len()).collect();
+    assert_eq!(chunked(input, &bytes), want, "{text:?} byte by byte");
+    ids
+}
+
+#[test]
+fn form_encoded_plus_separates_groups() {
+    let ids = assert_everywhere(
+        "card=4111+1111+1111+1111&x=1",
+        "card=****+****+****+1111&x=1",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    let ids = assert_everywhere("ssn=219+45+6789&x=1", "ssn=***+**+****&x=1");
+    assert_eq!(ids, ["id.ssn_context"]);
+}
+
+#[test]
+fn percent_encoded_dash_separates_groups() {
+    let ids = assert_everywhere("ssn=219%2D45%2D6789&x=1", "ssn=***%2D**%2D****&x=1");
+    assert_eq!(ids, ["id.ssn"]);
+    assert_everywhere("ssn=219%2d45%2d6789", "ssn=***%2d**%2d****");
+    let ids = assert_everywhere(
+        "pan=4111%2D1111%2D1111%2D1111&x=1",
+        "pan=****%2D****%2D****%2D1111&x=1",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    assert_everywhere("amex=3782%2D822463%2D10005", "amex=****%2D******%2D*0005");
+}
+
+#[test]
+fn percent_encoded_space_separates_ssn_groups() {
+    let ids = assert_everywhere("ssn=219%2045%206789&x=1", "ssn=***%20**%20****&x=1");
+    assert_eq!(ids, ["id.ssn_context"]);
+}
+
+/// An escaped punctuation byte before an SSN stands for a word boundary:
+/// the SSN in an encoded query string is found, and the escape stays.
+#[test]
+fn percent_escape_before_an_ssn_is_a_boundary() {
+    assert_everywhere(
+        "next=%2Fform%3Fssn%3D219-45-6789",
+        "next=%2Fform%3Fssn%3D***-**-****",
+    );
+    assert_everywhere("q=my%20ssn%3A%20219-45-6789", "q=my%20ssn%3A%20***-**-****");
+    assert_everywhere("ssn%3D219456789", "ssn%3D*********");
+}
+
+#[test]
+fn no_break_space_separates_groups() {
+    let ids = assert_everywhere(
+        "card 4111\u{a0}1111\u{a0}1111\u{a0}1111",
+        "card ****\u{a0}****\u{a0}****\u{a0}1111",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    assert_everywhere(
+        "pay 5555\u{a0}5555\u{a0}5555\u{a0}4444 now",
+        "pay ****\u{a0}****\u{a0}****\u{a0}4444 now",
+    );
+}
+
+/// `%20` between card groups needs the card validator's digit groups
+/// (src/matcher.rs `card_span`) to skip the escape whole; until then the
+/// `2` and `0` are read as card digits and the card is not found.
+#[test]
+#[ignore = "needs card_span in src/matcher.rs to split groups with validate::digit_groups"]
+fn percent_encoded_space_separates_card_groups() {
+    let ids = assert_everywhere(
+        "card=4111%201111%201111%201111&x=1",
+        "card=****%20****%20****%201111&x=1",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    assert_everywhere(
+        "card=4111%2D1111%2D1111%2D1111%2D110",
+        "card=****%2D****%2D****%2D***1%2D110",
+    );
+}
+
+/// Near misses written the same ways: nothing a card or SSN rule covers.
+#[test]
+fn encoded_lookalikes_stay_readable() {
+    for s in [
+        "1234+5678=6912",
+        "order 4111111111111112",
+        "order 4111+1111+1111+1112",
+        "order%204111%201111%201111%201112",
+        "sum 2026+0314+0912+3311",
+        "2026-03-14T09:12:33+0100",
+        "2026%2D03%2D14",
+        "total 1\u{a0}234\u{a0}567,89 EUR",
+        "order%20219%2D45%2D6789",
+        "219%2D45-6789",
+        "%41219-45-6789",
+        "ssn 219+45 6789",
+        "ssn 1234+5678",
+        "4111%2B1111%2B1111%2B1112",
+    ] {
+        assert_eq!(assert_everywhere(s, s), Vec::<String>::new(), "{s:?}");
+    }
+    // Phone numbers are the phone rules' business, never a card's or SSN's.
+    for s in [
+        "call +1 415 555 0100",
+        "call +1%20415%20555%200100",
+        "tel=%2B14155550100+%2B14155550199",
+    ] {
+        let (_, ids) = gated(s.as_bytes());
+        assert!(
+            ids.iter()
+                .all(|id| !id.starts_with("card.") && !id.starts_with("id.")),
+            "{s:?}: {ids:?}"
+        );
+    }
+}
+
+fn compressed(text: &[u8]) -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    use flate2::{write, Compression};
+    let gzip = {
+        let mut e = write::GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(text).unwrap();
+        e.finish().unwrap()
+    };
+    let zlib = {
+        let mut e = write::ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(text).unwrap();
+        e.finish().unwrap()
+    };
+    let raw = {
+        let mut e = write::DeflateEncoder::new(Vec::new(), Compression::default());
+        e.write_all(text).unwrap();
+        e.finish().unwrap()
+    };
+    let stored = {
+        let mut e = write::DeflateEncoder::new(Vec::new(), Compression::none());
+        e.write_all(text).unwrap();
+        e.finish().unwrap()
+    };
+    let br = {
+        let mut b = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut b, 4096, 5, 22);
+            w.write_all(text).unwrap();
+        }
+        b
+    };
+    let zstd = zstd::stream::encode_all(text, 3).unwrap();
+    vec![
+        ("gzip", "gzip", gzip),
+        ("deflate", "zlib", zlib),
+        ("deflate", "raw deflate", raw),
+        ("deflate", "stored deflate", stored),
+        ("br", "br", br),
+        ("zstd", "zstd", zstd),
+    ]
+}
+
+/// Decodes `data` with `encoding`, fed whole or one byte at a time.
+fn decode(encoding: &str, data: &[u8], bytewise: bool) -> (Result<(), String>, Vec<u8>) {
+    let mut d = scrim::proxy::decode::for_encoding(encoding, 1 << 30, 1000)
+        .expect("supported")
+        .expect("not identity");
+    let mut out = Vec::new();
+    let mut r = Ok(());
+    if bytewise {
+        for b in data.chunks(1) {
+            r = d.push(b, &mut out);
+            if r.is_err() {
+                break;
+            }
+        }
+    } else {
+        r = d.push(data, &mut out);
+    }
+    let r = r.and_then(|()| d.finish(&mut out));
+    (r.map_err(|e| e.to_string()), out)
+}
+
+/// A compressed body cut anywhere must fail (the proxy then aborts the
+/// response) rather than pass as a shorter complete body.
+#[test]
+fn truncated_compressed_bodies_fail() {
+    let text = b"hello card 4111 1111 1111 1111 and more text after it, a long tail to make blocks";
+    for (encoding, name, data) in compressed(text) {
+        for bytewise in [false, true] {
+            let (r, out) = decode(encoding, &data, bytewise);
+            assert_eq!(r, Ok(()), "{name} whole");
+            assert_eq!(out, text, "{name} whole");
+            let (_, out) = decode(encoding, &[], bytewise);
+            assert!(
+                out.is_empty(),
+                "{name}: empty body decoded to {} bytes",
+                out.len()
+            );
+            for k in 1..data.len() {
+                let (r, out) = decode(encoding, &data[..k], bytewise);
+                assert!(
+                    r.is_err(),
+                    "{name}: prefix {k} of {} decoded OK to {} bytes (bytewise {bytewise})",
+                    data.len(),
+                    out.len()
+                );
+            }
+        }
+    }
+}
+
+/// gzip may hold several members; a second member cut short fails too.
+#[test]
+fn truncated_second_gzip_member_fails() {
+    let text = b"first member; card 4111 1111 1111 1111 and a tail";
+    let (_, _, gzip) = compressed(text).swap_remove(0);
+    let (r, out) = decode("gzip", &[gzip.clone(), gzip.clone()].concat(), false);
+    assert_eq!(r, Ok(()));
+    assert_eq!(out, [&text[..], &text[..]].concat());
+    for k in 1..gzip.len() {
+        let two = [&gzip[..], &gzip[..k]].concat();
+        let (r, _) = decode("gzip", &two, false);
+        assert!(r.is_err(), "second member cut at {k} decoded OK");
+    }
+}
