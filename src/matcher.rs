@@ -77,11 +77,7 @@ impl Validator {
                 // A run of 19+ digits may have been cut by the pattern's
                 // length bound, so a card may start inside it and continue
                 // past its end: resume early enough to see that card whole.
-                let cut = if validate::ascii_digit_count(cand) >= 19 {
-                    card_resume(cand)
-                } else {
-                    cand.len()
-                };
+                let cut = card_resume(cand);
                 match card_span(cand) {
                     Some((a, b)) => (Some((a, b)), b.min(cut).max(1)),
                     None => (None, cut),
@@ -128,46 +124,30 @@ impl Validator {
 /// group from which fewer than 19 digits remain (a card starting there
 /// could continue past the run), but never at the run's first group.
 fn card_resume(cand: &[u8]) -> usize {
-    let mut digits = 0;
-    let mut resume = cand.len();
-    let mut i = cand.len();
-    while i > 0 {
-        i -= 1;
-        if cand[i].is_ascii_digit() {
-            digits += 1;
-            let group_start = i == 0 || !cand[i - 1].is_ascii_digit();
-            if group_start {
-                if digits >= 19 || i == 0 {
-                    break;
-                }
-                resume = i;
-            }
-        }
+    let total: usize = validate::digit_groups(cand).map(|(s, e)| e - s).sum();
+    if total < 19 {
+        return cand.len();
     }
-    resume.max(1)
+    let mut before = 0;
+    for (s, e) in validate::digit_groups(cand) {
+        if s > 0 && total - before < 19 {
+            return s;
+        }
+        before += e - s;
+    }
+    cand.len().max(1)
 }
 
 /// Finds the leftmost, then longest, run of whole digit groups in `cand`
 /// that is a valid card number.
 fn card_span(cand: &[u8]) -> Option<(usize, usize)> {
-    // Digit groups: (start, end, digit count), split at single separators.
+    // Digit groups: (start, end), split at separators; a percent-encoded
+    // separator is skipped whole (see `validate::digit_groups`).
     let mut groups = [(0usize, 0usize); 40];
     let mut n = 0;
-    let mut i = 0;
-    while i < cand.len() {
-        if cand[i].is_ascii_digit() {
-            let s = i;
-            while i < cand.len() && cand[i].is_ascii_digit() {
-                i += 1;
-            }
-            if n == groups.len() {
-                return None;
-            }
-            groups[n] = (s, i);
-            n += 1;
-        } else {
-            i += 1;
-        }
+    for g in validate::digit_groups(cand) {
+        *groups.get_mut(n)? = g;
+        n += 1;
     }
     let groups = &groups[..n];
     // Every run of whole groups that is a card; runs that overlap are merged,
