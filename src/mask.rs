@@ -5,6 +5,7 @@
 //! same value always gives the same token under one key. Nothing here keeps
 //! the value it masks.
 
+use crate::validate;
 use hmac::{Mac, SimpleHmac};
 use sha2::Sha256;
 use std::fmt;
@@ -66,19 +67,23 @@ pub enum Action {
 
 /// Length of the separator that starts at `value[i]`, or 0 if a letter,
 /// digit or other character starts there. Separators are every ASCII byte
-/// that is not a letter or digit, the UTF-8 no-break space (C2 A0), and a
-/// percent-encoded space or dash (`%20`, `%2D`, `%2d`) with a digit on each
-/// side: a group separator inside a number (`4111%201111`), so its `2`, `0`
-/// and `D` are not digits of the value and are left readable, like a space.
+/// that is not a letter or digit, the UTF-8 spaces and dashes of
+/// [`validate::unicode_separator_len`], and, with a digit on each side (a
+/// group separator inside a number, `4111%201111`, `4111&#160;1111`), a
+/// percent-encoded space or dash (`%20`, `%2D`, `%2d`) or an HTML reference
+/// of a space or dash ([`validate::html_separator_len`]): their `2`, `0`,
+/// `D` or `160` are not digits of the value and are left readable, like a
+/// space.
 fn separator_len(value: &[u8], i: usize) -> usize {
     let digit_at = |j: usize| value.get(j).is_some_and(u8::is_ascii_digit);
+    let between_digits = |n: usize| i > 0 && digit_at(i - 1) && digit_at(i + n);
     match value.get(i..) {
-        Some([b'%', b'2', b'0' | b'D' | b'd', ..])
-            if i > 0 && digit_at(i - 1) && digit_at(i + 3) =>
-        {
-            3
-        }
-        Some([0xC2, 0xA0, ..]) => 2,
+        Some([b'%', b'2', b'0' | b'D' | b'd', ..]) if between_digits(3) => 3,
+        Some(rest @ [b'&', ..]) => match validate::html_separator_len(rest) {
+            n if n > 0 && between_digits(n) => n,
+            _ => 1,
+        },
+        Some(rest @ [0xC2 | 0xE2, ..]) => validate::unicode_separator_len(rest),
         Some([b, ..]) if b.is_ascii() && !b.is_ascii_alphanumeric() => 1,
         _ => 0,
     }
@@ -254,12 +259,25 @@ mod tests {
             masked("4111\u{a0}1111\u{a0}1111\u{a0}1111", 4),
             "****\u{a0}****\u{a0}****\u{a0}1111"
         );
+        assert_eq!(
+            masked("4111\u{2009}1111\u{202f}1111\u{2011}1111", 4),
+            "****\u{2009}****\u{202f}****\u{2011}1111"
+        );
+        assert_eq!(
+            masked("4111&nbsp;1111&#160;1111&#X20;1111", 4),
+            "****&nbsp;****&#160;****&#X20;1111"
+        );
+        assert_eq!(masked("219&#45;45&#45;6789", 0), "***&#45;**&#45;****");
+        // Other references are masked like any other bytes.
+        assert_eq!(masked("12&#52;34", 1), "**&#**;*4");
         // Only between digits: elsewhere the escape's digits and letters
         // are masked like any others.
         assert_eq!(masked("%201111", 2), "%****11");
         assert_eq!(masked("1111%20", 2), "****%20");
         assert_eq!(masked("ab%20cd", 0), "**%****");
         assert_eq!(masked("12%2B34", 1), "**%***4");
+        assert_eq!(masked("ab&nbsp;cd", 0), "**&****;**");
+        assert_eq!(masked("&#160;12", 1), "&#***;*2");
         // A value cut inside the escape (an overlap's tail) masks it.
         assert_eq!(masked("2012345", 4), "***2345");
         assert_eq!(masked("12%2", 0), "**%*");

@@ -54,21 +54,57 @@ impl CardBrand {
 /// Length of the group separator that starts at `candidate[i]`, or 0 if
 /// none does.
 ///
-/// Separators are ` `, `-`, `.`, tab and `+` (a space in form encoding),
-/// the UTF-8 no-break space (C2 A0), and the percent-encoded space and dash
-/// `%20`, `%2D`, `%2d`. A percent escape counts as one separator, so the
-/// `2` and `0` of `%20` are never read as digits of the number.
+/// Separators are ` `, `-`, `.`, tab and `+` (a space in form encoding);
+/// the percent-encoded space and dash `%20`, `%2D`, `%2d`; the UTF-8
+/// spaces and dashes in [`unicode_separator_len`]; and the HTML character
+/// references of a space, no-break space or dash in
+/// [`html_separator_len`]. An escape or reference counts as one separator,
+/// so the `2` and `0` of `%20` or the `160` of `&#160;` are never read as
+/// digits of the number.
 #[must_use]
 pub fn separator_len(candidate: &[u8], i: usize) -> usize {
     match candidate.get(i..) {
         Some([b' ' | b'-' | b'.' | b'\t' | b'+', ..]) => 1,
-        // U+00A0 NO-BREAK SPACE, a common group separator in formatted
-        // numbers.
-        Some([0xC2, 0xA0, ..]) => 2,
         // Percent-encoded space and dash, as in URLs and form bodies.
         Some([b'%', b'2', b'0' | b'D' | b'd', ..]) => 3,
+        Some(rest @ [0xC2 | 0xE2, ..]) => unicode_separator_len(rest),
+        Some(rest @ [b'&', ..]) => html_separator_len(rest),
         _ => 0,
     }
+}
+
+/// Length of the UTF-8 space or dash that `s` starts with, or 0: U+00A0
+/// NO-BREAK SPACE, U+2007 FIGURE SPACE, U+2009 THIN SPACE, U+200B ZERO
+/// WIDTH SPACE, U+2011 NON-BREAKING HYPHEN, U+2012 FIGURE DASH, U+2013 EN
+/// DASH, U+202F NARROW NO-BREAK SPACE and U+2060 WORD JOINER. These are
+/// what word processors, locales (U+202F groups digits in French) and
+/// copy-paste put between digit groups (Unicode 15, General Punctuation
+/// block, U+2000-U+206F).
+#[must_use]
+pub fn unicode_separator_len(s: &[u8]) -> usize {
+    match s {
+        [0xC2, 0xA0, ..] => 2,
+        [0xE2, 0x80, 0x87 | 0x89 | 0x8B | 0x91 | 0x92 | 0x93 | 0xAF, ..]
+        | [0xE2, 0x81, 0xA0, ..] => 3,
+        _ => 0,
+    }
+}
+
+/// Length of the HTML character reference of a space, no-break space or
+/// hyphen-minus that `s` starts with, or 0: `&nbsp;`, `&#32;`, `&#160;`,
+/// `&#45;`, `&#x20;`, `&#xA0;`, `&#x2D;`, in any ASCII case (a browser that
+/// does not decode `&NBSP;` still shows the digits around it). Chat
+/// transcripts rendered as HTML put these between digit groups (HTML Living
+/// Standard, 13.5 "Named character references"; the numeric ones are the
+/// code points U+0020, U+00A0, U+002D).
+#[must_use]
+pub fn html_separator_len(s: &[u8]) -> usize {
+    const REFS: [&[u8]; 7] = [
+        b"&nbsp;", b"&#32;", b"&#45;", b"&#160;", b"&#x20;", b"&#xa0;", b"&#x2d;",
+    ];
+    REFS.iter()
+        .find(|r| s.get(..r.len()).is_some_and(|p| p.eq_ignore_ascii_case(r)))
+        .map_or(0, |r| r.len())
 }
 
 /// Collect the ASCII digits of `candidate` into `out` and return them.
@@ -497,21 +533,36 @@ pub fn aba(candidate: &[u8]) -> bool {
 /// *not* rejected: it is structurally valid and used as a fixture.
 #[must_use]
 pub fn ssn(candidate: &[u8]) -> bool {
-    let d: [u8; 9] = match *candidate {
-        [a1, a2, a3, g1, g2, s1, s2, s3, s4] => [a1, a2, a3, g1, g2, s1, s2, s3, s4],
-        [a1, a2, a3, x, g1, g2, y, s1, s2, s3, s4] if x == y && matches!(x, b'-' | b' ' | b'+') => {
-            [a1, a2, a3, g1, g2, s1, s2, s3, s4]
+    let mut groups = digit_groups(candidate);
+    let d: [u8; 9] = match (groups.next(), groups.next(), groups.next(), groups.next()) {
+        (Some((0, 9)), None, _, _) if candidate.len() == 9 => {
+            let mut d = [0; 9];
+            d.copy_from_slice(candidate);
+            d
         }
-        [a1, a2, a3, b'%', b'2', x, g1, g2, b'%', b'2', y, s1, s2, s3, s4]
-            if x == y && matches!(x, b'D' | b'd' | b'0') =>
+        (Some((0, 3)), Some((g, h)), Some((s, e)), None)
+            if h - g == 2 && e - s == 4 && e == candidate.len() =>
         {
-            [a1, a2, a3, g1, g2, s1, s2, s3, s4]
+            // Both separators are one whole SSN separator, spelt alike.
+            let (x, y) = (&candidate[3..g], &candidate[h..s]);
+            if x != y || separator_len(x, 0) != x.len() || matches!(x, b"." | b"\t") {
+                return false;
+            }
+            let c = candidate;
+            [
+                c[0],
+                c[1],
+                c[2],
+                c[g],
+                c[g + 1],
+                c[s],
+                c[s + 1],
+                c[s + 2],
+                c[s + 3],
+            ]
         }
         _ => return false,
     };
-    if !d.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
     let [a1, a2, a3, g1, g2, s1, s2, s3, s4] = d.map(|b| u32::from(b - b'0'));
     let area = a1 * 100 + a2 * 10 + a3;
     let group = g1 * 10 + g2;
@@ -622,6 +673,15 @@ mod tests {
             d("4111\u{a0}1111+1111%201111".as_bytes()),
             Some(b"4111111111111111".to_vec())
         );
+        // Unicode spaces and dashes, HTML references of a space or dash.
+        assert_eq!(
+            d("4111\u{2009}1111\u{200b}1111\u{202f}1111".as_bytes()),
+            Some(b"4111111111111111".to_vec())
+        );
+        assert_eq!(
+            d(b"4111&nbsp;1111&#160;1111&#x20;1111"),
+            Some(b"4111111111111111".to_vec())
+        );
         // The "20" of "%20" is never read as digits, even at the edges.
         assert_eq!(d(b"%20"), Some(Vec::new()));
         assert_eq!(d(b"12%20"), Some(b"12".to_vec()));
@@ -640,8 +700,10 @@ mod tests {
             b"4111=1111",
             b"4111&1111",
             b"4111\xa01111",
-            "4111\u{2009}1111".as_bytes(),
-            "4111\u{200b}1111".as_bytes(),
+            "4111\u{2014}1111".as_bytes(),
+            "4111\u{2022}1111".as_bytes(),
+            b"4111&#52;111",
+            b"4111&amp;1111",
         ] {
             assert_eq!(d(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
@@ -656,6 +718,36 @@ mod tests {
             [0, 1, 0, 1, 3, 0, 0, 3, 0, 0, 3, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1]
         );
         assert_eq!(separator_len(b"x", 5), 0);
+        let u = |c: char| separator_len(c.to_string().as_bytes(), 0);
+        for c in [
+            '\u{a0}', '\u{2007}', '\u{2009}', '\u{200b}', '\u{2011}', '\u{2012}',
+        ] {
+            assert_eq!(u(c), c.len_utf8(), "{:?}", c);
+        }
+        for c in ['\u{2013}', '\u{202f}', '\u{2060}'] {
+            assert_eq!(u(c), c.len_utf8(), "{:?}", c);
+        }
+        // Other General Punctuation: em dash, ellipsis, bullet, quotes.
+        for c in ['\u{2014}', '\u{2026}', '\u{2022}', '\u{201c}', '\u{a1}'] {
+            assert_eq!(u(c), 0, "{:?}", c);
+        }
+        for (r, n) in [
+            (&b"&nbsp;1"[..], 6),
+            (b"&NBSP;", 6),
+            (b"&#32;", 5),
+            (b"&#45;", 5),
+            (b"&#160;", 6),
+            (b"&#x20;", 6),
+            (b"&#XA0;", 6),
+            (b"&#x2d;", 6),
+            (b"&nbsp", 0),
+            (b"&#52;", 0),
+            (b"&#1600;", 0),
+            (b"&amp;", 0),
+            (b"&", 0),
+        ] {
+            assert_eq!(separator_len(r, 0), n, "{:?}", String::from_utf8_lossy(r));
+        }
     }
 
     #[test]
@@ -978,6 +1070,12 @@ mod tests {
         assert!(ssn(b"219%2D45%2D6789"));
         assert!(ssn(b"219%2d45%2d6789"));
         assert!(ssn(b"219%2045%206789"));
+        // Unicode spaces and dashes, HTML references of a space or dash.
+        assert!(ssn("219\u{a0}45\u{a0}6789".as_bytes()));
+        assert!(ssn("219\u{2013}45\u{2013}6789".as_bytes()));
+        assert!(ssn("219\u{2011}45\u{2011}6789".as_bytes()));
+        assert!(ssn(b"219&nbsp;45&nbsp;6789"));
+        assert!(ssn(b"219&#x2D;45&#x2D;6789"));
     }
 
     #[test]
@@ -1015,7 +1113,13 @@ mod tests {
         assert!(!ssn(b"219%3D45%3D6789"));
         assert!(!ssn(b"219%2D09%2D9999"));
         assert!(!ssn(b"666%2D45%2D6789"));
-        assert!(!ssn("219\u{a0}45\u{a0}6789".as_bytes()));
+        assert!(!ssn("219\u{a0}45\u{2009}6789".as_bytes()));
+        assert!(!ssn(b"219&nbsp;45&#160;6789"));
+        assert!(!ssn(b"219&amp;45&amp;6789"));
+        assert!(!ssn(b"219\t45\t6789"));
+        assert!(!ssn(b"219  45  6789"));
+        assert!(!ssn(b"219-45-67890"));
+        assert!(!ssn(b"0219-45-6789"));
         assert!(!ssn(b""));
     }
 }

@@ -1,4 +1,6 @@
-//! Regression tests: values written with form/percent encoding or non-ASCII separators (session 11 leak review).
+//! Regression tests: values written with form/percent encoding, non-ASCII
+//! separators or HTML character references (session 11 and 12 leak
+//! reviews).
 //!
 //! Each input is redacted whole by the gated scanner and by the naive
 //! reference, and streamed in two pieces cut at every byte and one byte at
@@ -144,6 +146,64 @@ fn percent_encoded_space_separates_card_groups() {
     );
 }
 
+/// Unicode spaces and dashes between groups: thin, narrow no-break, figure
+/// and zero-width spaces, the word joiner, non-breaking hyphen, figure
+/// dash and en dash. Each stays readable and is not counted as a digit.
+#[test]
+fn unicode_spaces_and_dashes_separate_groups() {
+    let ids = assert_everywhere(
+        "fr: 4111\u{202f}1111\u{202f}1111\u{202f}1111 ok",
+        "fr: ****\u{202f}****\u{202f}****\u{202f}1111 ok",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    assert_everywhere(
+        "5555\u{2009}5555\u{2007}5555\u{200b}4444",
+        "****\u{2009}****\u{2007}****\u{200b}4444",
+    );
+    assert_everywhere(
+        "amex 3782\u{2013}822463\u{2013}10005.",
+        "amex ****\u{2013}******\u{2013}*0005.",
+    );
+    assert_everywhere(
+        "6011\u{2060}1111\u{2011}1111\u{2012}1117",
+        "****\u{2060}****\u{2011}****\u{2012}1117",
+    );
+    let ids = assert_everywhere(
+        "SSN 219\u{2013}45\u{2013}6789",
+        "SSN ***\u{2013}**\u{2013}****",
+    );
+    assert_eq!(ids, ["id.ssn"]);
+    let ids = assert_everywhere("ssn 219\u{a0}45\u{a0}6789", "ssn ***\u{a0}**\u{a0}****");
+    assert_eq!(ids, ["id.ssn_context"]);
+}
+
+/// HTML character references of a space, no-break space or dash between
+/// groups, as in a transcript rendered as HTML: kept readable, never read
+/// as digits (`&#160;` holds no card digits).
+#[test]
+fn html_references_separate_groups() {
+    let ids = assert_everywhere(
+        "<td>4111&nbsp;1111&nbsp;1111&nbsp;1111</td>",
+        "<td>****&nbsp;****&nbsp;****&nbsp;1111</td>",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    assert_everywhere(
+        "4111&#160;1111&#xA0;1111&#32;1111",
+        "****&#160;****&#xA0;****&#32;1111",
+    );
+    assert_everywhere(
+        "4111&#x20;1111&#45;1111&#X2D;1111&NBSP;",
+        "****&#x20;****&#45;****&#X2D;1111&NBSP;",
+    );
+    let ids = assert_everywhere(
+        "<b>SSN:</b>&nbsp;219&nbsp;45&nbsp;6789",
+        "<b>SSN:</b>&nbsp;***&nbsp;**&nbsp;****",
+    );
+    assert_eq!(ids, ["id.ssn_context"]);
+    let ids = assert_everywhere("ssn 219&#x2d;45&#x2d;6789", "ssn ***&#x2d;**&#x2d;****");
+    assert_eq!(ids, ["id.ssn"]);
+}
+
 /// Near misses written the same ways: nothing a card or SSN rule covers.
 #[test]
 fn encoded_lookalikes_stay_readable() {
@@ -162,6 +222,15 @@ fn encoded_lookalikes_stay_readable() {
         "ssn 219+45 6789",
         "ssn 1234+5678",
         "4111%2B1111%2B1111%2B1112",
+        "order 4111&nbsp;1111&nbsp;1111&nbsp;1112",
+        "4111\u{2014}1111\u{2014}1111\u{2014}1111",
+        "4111&amp;1111&amp;1111&amp;1111",
+        "4111&#52;111&#52;111",
+        "<td>2026</td><td>0314</td><td>0912</td>",
+        "price 1\u{202f}234,56\u{a0}EUR",
+        "order 219\u{2013}45\u{2013}6789",
+        "219\u{2013}45-6789",
+        "ssn 219&nbsp;45 6789",
     ] {
         assert_eq!(assert_everywhere(s, s), Vec::<String>::new(), "{s:?}");
     }
