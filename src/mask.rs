@@ -67,8 +67,11 @@ pub enum Action {
 
 /// Length of the separator that starts at `value[i]`, or 0 if a letter,
 /// digit or other character starts there. Separators are every ASCII byte
-/// that is not a letter or digit, the UTF-8 spaces and dashes of
-/// [`validate::unicode_separator_len`], and, with a digit on each side (a
+/// that is not a letter or digit, a line break with the SSE `data:` field
+/// after it ([`validate::line_break_len`]: the frame is kept, so a masked
+/// card split over two `data:` lines is still two `data:` lines), the UTF-8
+/// spaces and dashes of [`validate::unicode_separator_len`], and, with a
+/// digit on each side (a
 /// group separator inside a number, `4111%201111`, `4111&#160;1111`), a
 /// percent-encoded space or dash (`%20`, `%2D`, `%2d`) or an HTML reference
 /// of a space or dash ([`validate::html_separator_len`]): their `2`, `0`,
@@ -84,6 +87,7 @@ fn separator_len(value: &[u8], i: usize) -> usize {
             _ => 1,
         },
         Some(rest @ [0xC2 | 0xE2, ..]) => validate::unicode_separator_len(rest),
+        Some(rest @ [b'\r' | b'\n', ..]) => validate::line_break_len(rest),
         Some([b, ..]) if b.is_ascii() && !b.is_ascii_alphanumeric() => 1,
         _ => 0,
     }
@@ -268,6 +272,14 @@ mod tests {
             "****&nbsp;****&#160;****&#X20;1111"
         );
         assert_eq!(masked("219&#45;45&#45;6789", 0), "***&#45;**&#45;****");
+        assert_eq!(
+            masked("4111 1111\ndata: 1111 1111", 4),
+            "**** ****\ndata: **** 1111"
+        );
+        assert_eq!(
+            masked("4111 1111\r\n1111\rdata:1111", 4),
+            "**** ****\r\n****\rdata:1111"
+        );
         // Other references are masked like any other bytes.
         assert_eq!(masked("12&#52;34", 1), "**&#**;*4");
         // Only between digits: elsewhere the escape's digits and letters

@@ -55,6 +55,8 @@ impl CardBrand {
 /// none does.
 ///
 /// Separators are ` `, `-`, `.`, tab and `+` (a space in form encoding);
+/// a line break, with the SSE `data:` that may follow it
+/// ([`line_break_len`]);
 /// the percent-encoded space and dash `%20`, `%2D`, `%2d`; the UTF-8
 /// spaces and dashes in [`unicode_separator_len`]; and the HTML character
 /// references of a space, no-break space or dash in
@@ -69,7 +71,28 @@ pub fn separator_len(candidate: &[u8], i: usize) -> usize {
         Some([b'%', b'2', b'0' | b'D' | b'd', ..]) => 3,
         Some(rest @ [0xC2 | 0xE2, ..]) => unicode_separator_len(rest),
         Some(rest @ [b'&', ..]) => html_separator_len(rest),
+        Some(rest @ [b'\r' | b'\n', ..]) => line_break_len(rest),
         _ => 0,
+    }
+}
+
+/// Length of the line break that `s` starts with (`\r\n`, `\n` or `\r`),
+/// together with an SSE `data:` field name and its optional space right
+/// after it; 0 if `s` starts with none. A number typed across two lines
+/// reads as one number on screen, and an SSE client joins the `data:`
+/// lines of an event with `\n` (HTML Living Standard, 9.2.6 "Interpreting
+/// an event stream"), so `4111 1111` `data: 1111 1111` is one card.
+#[must_use]
+pub fn line_break_len(s: &[u8]) -> usize {
+    let n = match s {
+        [b'\r', b'\n', ..] => 2,
+        [b'\r' | b'\n', ..] => 1,
+        _ => return 0,
+    };
+    match &s[n..] {
+        [b'd', b'a', b't', b'a', b':', b' ', ..] => n + 6,
+        [b'd', b'a', b't', b'a', b':', ..] => n + 5,
+        _ => n,
     }
 }
 
@@ -718,6 +741,18 @@ mod tests {
             [0, 1, 0, 1, 3, 0, 0, 3, 0, 0, 3, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1]
         );
         assert_eq!(separator_len(b"x", 5), 0);
+        for (l, n) in [
+            (&b"\n1"[..], 1),
+            (b"\r\n", 2),
+            (b"\r1", 1),
+            (b"\ndata: 1", 7),
+            (b"\r\ndata:1", 7),
+            (b"\ndata", 1),
+            (b"\nevent: 1", 1),
+            (b"\n\n", 1),
+        ] {
+            assert_eq!(separator_len(l, 0), n, "{:?}", String::from_utf8_lossy(l));
+        }
         let u = |c: char| separator_len(c.to_string().as_bytes(), 0);
         for c in [
             '\u{a0}', '\u{2007}', '\u{2009}', '\u{200b}', '\u{2011}', '\u{2012}',

@@ -204,6 +204,64 @@ fn html_references_separate_groups() {
     assert_eq!(ids, ["id.ssn"]);
 }
 
+/// A card typed over two lines is one card on screen.
+#[test]
+fn line_break_separates_card_groups() {
+    let ids = assert_everywhere(
+        "my card is 4111 1111\n1111 1111 thanks",
+        "my card is **** ****\n**** 1111 thanks",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    assert_everywhere("4111111111\r\n111111", "**********\r\n**1111");
+    assert_everywhere("5555 5555\r5555 4444", "**** ****\r**** 4444");
+}
+
+/// An SSE client joins an event's `data:` lines with a line break, so a
+/// card split over two of them is one card; the masked event keeps its
+/// framing. Fed whole, in two pieces cut at every byte, and bytewise.
+#[test]
+fn card_split_over_sse_data_lines() {
+    let input = "event: msg\ndata: card 4111 1111\ndata: 1111 1111\n\ndata: 4111\r\ndata:111111111111\r\n\r\n";
+    let want = "event: msg\ndata: card **** ****\ndata: **** 1111\n\ndata: ****\r\ndata:********1111\r\n\r\n";
+    let sse = |cuts: &[usize]| {
+        let mut r = Redactor::new(matcher().clone(), Format::Sse);
+        let (mut out, mut ev, mut prev) = (Vec::new(), Vec::new(), 0);
+        for &c in cuts {
+            r.feed(&input.as_bytes()[prev..c], &mut out, &mut ev)
+                .expect("feed");
+            prev = c;
+        }
+        r.feed(&input.as_bytes()[prev..], &mut out, &mut ev)
+            .expect("feed");
+        r.finish(&mut out, &mut ev).expect("finish");
+        assert_eq!(ev.len(), 2, "cuts {cuts:?}");
+        String::from_utf8(out).expect("utf-8")
+    };
+    assert_eq!(sse(&[]), want);
+    for c in 0..=input.len() {
+        assert_eq!(sse(&[c]), want, "cut at {c}");
+    }
+    let every: Vec<usize> = (1..input.len()).collect();
+    assert_eq!(sse(&every), want);
+    // Another field between the lines, or an event boundary, splits it.
+    for s in [
+        "data: 4111 1111\nid: 1111 1111\n\n",
+        "data: 4111 1111\n\ndata: 1111 1111\n\n",
+    ] {
+        let (out, ids) = {
+            let mut r = Redactor::new(matcher().clone(), Format::Sse);
+            let (mut out, mut ev) = (Vec::new(), Vec::new());
+            r.feed(s.as_bytes(), &mut out, &mut ev).expect("feed");
+            r.finish(&mut out, &mut ev).expect("finish");
+            (out, ev.len())
+        };
+        assert_eq!(
+            (String::from_utf8(out).expect("utf-8"), ids),
+            (s.to_string(), 0)
+        );
+    }
+}
+
 /// Near misses written the same ways: nothing a card or SSN rule covers.
 #[test]
 fn encoded_lookalikes_stay_readable() {
@@ -231,6 +289,9 @@ fn encoded_lookalikes_stay_readable() {
         "order 219\u{2013}45\u{2013}6789",
         "219\u{2013}45-6789",
         "ssn 219&nbsp;45 6789",
+        "2026\n0314\n0912\n3311",
+        "4111 1111\n\n1111 1111",
+        "ssn 219\n45\n6789",
     ] {
         assert_eq!(assert_everywhere(s, s), Vec::<String>::new(), "{s:?}");
     }
