@@ -231,10 +231,29 @@ impl<'a> Window<'a> {
     }
 }
 
+/// Whether `hay[..i]` ends with a percent escape (`%XX`) of an ASCII
+/// character that is not a letter or digit: in a URL or form body,
+/// `my%20ssn` is "my ssn", so the `0` before `ssn` is a word boundary, not
+/// part of a word.
+fn escaped_punctuation_before(hay: &[u8], i: usize) -> bool {
+    let Some(&[b'%', h, l]) = i.checked_sub(3).and_then(|s| hay.get(s..i)) else {
+        return false;
+    };
+    let hex = |b: u8| char::from(b).to_digit(16);
+    match (hex(h), hex(l)) {
+        (Some(h), Some(l)) => {
+            let c = (h * 16 + l) as u8;
+            c.is_ascii() && !c.is_ascii_alphanumeric()
+        }
+        _ => false,
+    }
+}
+
 impl Context {
     /// Whether a whole word of `ac` lies inside the window: neither
     /// neighbour of the occurrence is an ASCII letter or digit (`acct` does
-    /// not count in `acctx`, nor `ss#` in `ss#x`). Relaxing this for words
+    /// not count in `acctx`, nor `ss#` in `ss#x`); a percent escape of
+    /// punctuation before it (`my%20ssn`) counts as a boundary. Relaxing this for words
     /// that end in punctuation was tried and reverted: "account #" then
     /// confirmed account numbers next to SSNs, and an account mask that
     /// keeps four digits showed SSN digits where the two overlapped.
@@ -246,7 +265,9 @@ impl Context {
         }
         let input = aho_corasick::Input::new(hay).span(span);
         ac.find_overlapping_iter(input).any(|m| {
-            let before_ok = m.start() == 0 || !hay[m.start() - 1].is_ascii_alphanumeric();
+            let before_ok = m.start() == 0
+                || !hay[m.start() - 1].is_ascii_alphanumeric()
+                || escaped_punctuation_before(hay, m.start());
             let after_ok = m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric();
             before_ok && after_ok
         })

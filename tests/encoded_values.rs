@@ -114,6 +114,29 @@ fn percent_escape_before_an_ssn_is_a_boundary() {
         "next=%2Fform%3Fssn%3D***-**-****",
     );
     assert_everywhere("q=my%20ssn%3A%20219-45-6789", "q=my%20ssn%3A%20***-**-****");
+    // A percent escape of punctuation before a context word is a word
+    // boundary: `my%20ssn` is "my ssn" (and `x%20order` has the deny word).
+    let ids = assert_everywhere("q=my%20ssn%20219456789", "q=my%20ssn%20*********");
+    assert_eq!(ids, ["id.ssn_context"]);
+    assert_everywhere("q=a%2Cssn%3A219+45+6789", "q=a%2Cssn%3A***+**+****");
+    for s in [
+        "q=x%20order%20219-45-6789",
+        "q=my%41ssn%20219456789",
+        "q=my%2ssn%20219456789",
+        "q=classn%20219456789",
+    ] {
+        assert_eq!(assert_everywhere(s, s), Vec::<String>::new(), "{s:?}");
+    }
+    let (out, _) = redact_all(
+        matcher(),
+        Format::Json,
+        br#"{"next":"/f?q=my%20ssn%20219456789","n":"4111%201111%201111%201111"}"#,
+    )
+    .expect("scan");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        r#"{"next":"/f?q=my%20ssn%20*********","n":"****%20****%20****%201111"}"#
+    );
     assert_everywhere("ssn%3D219456789", "ssn%3D*********");
 }
 
