@@ -130,6 +130,24 @@ pub struct JsonScanner {
     token_start: u64,
     allow_sequence: bool,
     top_done: bool,
+    /// The document is the data of one SSE event: each line break outside
+    /// a string is followed by `data:` and an optional space, read as
+    /// whitespace (see [`JsonScanner::restart_sse`]).
+    sse: bool,
+    /// SSE framing: 0 inside a line, `1 + k` after a line break and `k`
+    /// bytes of `data:`, 6 after `data:` (an optional space may follow).
+    frame: u8,
+}
+
+/// How a byte outside a string reads in an SSE event's data.
+enum Frame {
+    /// A byte of `data:` (or its space) after a line break: whitespace.
+    Part,
+    /// After a line break, anything but `data:` or another line break: the
+    /// event goes on with another field, which is not JSON.
+    Broken,
+    /// Anything else: JSON.
+    Json,
 }
 
 impl std::fmt::Debug for JsonScanner {
@@ -312,6 +330,84 @@ impl JsonScanner {
             token_start: 0,
             allow_sequence,
             top_done: false,
+            sse: false,
+            frame: 0,
+        }
+    }
+
+    /// Starts the next SSE event's data as a new document (a sequence of
+    /// values, as NDJSON). Input starts at a `data:` line; every line break
+    /// outside a string must be followed by `data:` (and an optional space)
+    /// or by another line break, and these bytes pass as whitespace, so the
+    /// framing is kept and what an SSE client joins is what was scanned.
+    /// Offsets keep counting from the previous document. Reuses every
+    /// buffer: no allocation per event once warm.
+    pub fn restart_sse(&mut self, m: &Matcher) {
+        self.stack.clear();
+        self.expect = Expect::Value;
+        self.tok = Tok::None;
+        self.esc = Esc::None;
+        self.key.clear();
+        self.norm_key.clear();
+        self.forced = None;
+        self.field = None;
+        self.value.clear();
+        self.value_overflow = false;
+        self.number.clear();
+        self.num_out.clear();
+        self.num_raw.clear();
+        self.num_pending = false;
+        self.num_rule = None;
+        self.poison = None;
+        self.key_overflow = false;
+        self.seg_pending = false;
+        self.seg_ended = false;
+        self.seg_is_value = false;
+        self.poison_esc = false;
+        self.recent.clear();
+        self.words.reset(m);
+        self.num_words.reset(m);
+        self.fb_shift = 0;
+        self.scratch.clear();
+        self.malformed = false;
+        self.token_start = self.offset;
+        self.allow_sequence = true;
+        self.top_done = false;
+        self.sse = true;
+        self.frame = 1;
+    }
+
+    /// Bytes fed so far, over all documents (the next byte's offset).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Reads `b` (outside a string) against the SSE framing.
+    #[inline]
+    fn frame_step(&mut self, b: u8) -> Frame {
+        const DATA: &[u8; 5] = b"data:";
+        if b == b'\n' || b == b'\r' {
+            self.frame = 1;
+            return Frame::Json;
+        }
+        match self.frame {
+            0 => Frame::Json,
+            k @ 1..=5 if DATA[usize::from(k) - 1] == b => {
+                self.frame = k + 1;
+                Frame::Part
+            }
+            6 => {
+                self.frame = 0;
+                if b == b' ' {
+                    Frame::Part
+                } else {
+                    Frame::Json
+                }
+            }
+            _ => {
+                self.frame = 0;
+                Frame::Broken
+            }
         }
     }
 
@@ -380,6 +476,26 @@ impl JsonScanner {
                 }
             }
             let b = chunk[i];
+            if self.sse && !matches!(self.tok, Tok::Str { .. }) {
+                match self.frame_step(b) {
+                    Frame::Json => {}
+                    Frame::Part => {
+                        // Held like whitespace after a number: released when
+                        // the next byte proves the data is still JSON, and
+                        // rescanned as text with the rest if it is not.
+                        if !self.num_pending {
+                            self.num_pending = true;
+                            self.num_rule = None;
+                        }
+                        self.num_raw.push(b);
+                        self.num_out.push(b);
+                        i += 1;
+                        self.offset += 1;
+                        continue;
+                    }
+                    Frame::Broken => return self.malformed_from(m, &chunk[i..], out, events),
+                }
+            }
             if self.num_pending {
                 let ws = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
                 if ws && !(self.expect == Expect::LineEnd && b == b'\n') {
@@ -396,18 +512,28 @@ impl JsonScanner {
                 }
             }
             if !self.byte(m, b, out, events)? {
-                // Not JSON: everything from this byte on is text.
-                self.malformed = true;
-                self.fall_back(m, out, events)?;
-                let rest = self.feed_poison(m, &chunk[i..], out, events);
-                let n = events.len();
-                self.text.feed(m, rest, out, events)?;
-                self.shift(events, n);
-                return Ok(());
+                return self.malformed_from(m, &chunk[i..], out, events);
             }
             i += 1;
             self.offset += 1;
         }
+        Ok(())
+    }
+
+    /// Not JSON: everything from the first byte of `rest` on is text.
+    fn malformed_from(
+        &mut self,
+        m: &Matcher,
+        rest: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        self.malformed = true;
+        self.fall_back(m, out, events)?;
+        let rest = self.feed_poison(m, rest, out, events);
+        let n = events.len();
+        self.text.feed(m, rest, out, events)?;
+        self.shift(events, n);
         Ok(())
     }
 

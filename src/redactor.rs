@@ -51,11 +51,64 @@ enum Inner {
     Text(TextScanner),
     Json(Box<JsonScanner>),
     /// SSE: text, with a segment end after every blank line, so each event
-    /// is released when it is complete. `line` tracks line terminators.
-    Sse {
-        text: TextScanner,
-        line: LineState,
-    },
+    /// is released when it is complete; an event whose first `data:` line
+    /// holds JSON is scanned as JSON from that line to its end.
+    Sse(Sse),
+}
+
+/// Per-stream SSE state.
+///
+/// Each event is scanned as text (one segment per event) until its first
+/// `data:` line. If that line's value starts with `{` or `[`, the text so
+/// far is ended and the event's data lines go to a JSON scanner (its
+/// framing passing as whitespace, see [`JsonScanner::restart_sse`]), so
+/// field rules mask by key in live-chat JSON events too; if the data turns
+/// out not to be JSON, the JSON scanner scans the rest of the event as
+/// text. Redaction offsets are stream offsets in both cases.
+struct Sse {
+    text: TextScanner,
+    json: Option<Box<JsonScanner>>,
+    /// Line terminators (event ends).
+    line: LineState,
+    /// The current event's data goes to `json`.
+    in_json: bool,
+    /// The current event has had no `data:` line yet: each line start is
+    /// probed for `data:` + JSON.
+    undecided: bool,
+    /// Probing the current line: its first bytes are held in `pre`.
+    probing: bool,
+    pre: [u8; 7],
+    pre_len: usize,
+    /// Bytes handed to either scanner so far (a stream offset).
+    pos: u64,
+    /// Stream offset minus the current scanner's offset: added to the
+    /// offsets of its redactions.
+    shift: u64,
+}
+
+/// What the first bytes of a line say about the event's data.
+enum Probe {
+    /// Could still be `data:` + JSON.
+    More,
+    /// A `data:` line whose value starts a JSON object or array.
+    Json,
+    /// A `data:` line with other data: the event is text.
+    Text,
+    /// Another field or a comment: probe again at the next line.
+    Other,
+}
+
+fn probe(pre: &[u8]) -> Probe {
+    const DATA: &[u8] = b"data:";
+    let n = pre.len().min(DATA.len());
+    if pre[..n] != DATA[..n] {
+        return Probe::Other;
+    }
+    match pre.get(5..) {
+        None | Some([]) | Some([b' ']) => Probe::More,
+        Some([b'{' | b'[', ..]) | Some([b' ', b'{' | b'[', ..]) => Probe::Json,
+        Some(_) => Probe::Text,
+    }
 }
 
 /// Where an SSE stream is relative to line terminators (`\r\n`, `\n` or
@@ -111,10 +164,18 @@ impl Redactor {
             Format::Text => Inner::Text(TextScanner::new(&matcher)),
             Format::Json => Inner::Json(Box::new(JsonScanner::new(&matcher, false))),
             Format::Ndjson => Inner::Json(Box::new(JsonScanner::new(&matcher, true))),
-            Format::Sse => Inner::Sse {
+            Format::Sse => Inner::Sse(Sse {
                 text: TextScanner::new(&matcher),
+                json: None,
                 line: LineState::InLine,
-            },
+                in_json: false,
+                undecided: true,
+                probing: true,
+                pre: [0; 7],
+                pre_len: 0,
+                pos: 0,
+                shift: 0,
+            }),
         };
         Redactor {
             matcher,
@@ -137,7 +198,8 @@ impl Redactor {
     /// Bytes currently held back.
     pub fn held(&self) -> usize {
         match &self.inner {
-            Inner::Text(t) | Inner::Sse { text: t, .. } => t.held(),
+            Inner::Text(t) => t.held(),
+            Inner::Sse(e) => e.held(),
             Inner::Json(j) => j.held(),
         }
     }
@@ -166,42 +228,7 @@ impl Redactor {
         match &mut self.inner {
             Inner::Text(t) => t.feed(m, chunk, out, events),
             Inner::Json(j) => j.feed(m, chunk, out, events),
-            Inner::Sse { text, line } => {
-                let mut rest = chunk;
-                while !rest.is_empty() {
-                    let mut cut = None;
-                    let mut i = 0;
-                    while i < rest.len() {
-                        let b = rest[i];
-                        if *line == LineState::InLine && b != b'\n' && b != b'\r' {
-                            // Jump to the next line terminator.
-                            match memchr::memchr2(b'\n', b'\r', &rest[i..]) {
-                                Some(p) => i += p,
-                                None => i = rest.len(),
-                            }
-                            continue;
-                        }
-                        i += 1;
-                        if line.step(b) {
-                            cut = Some(i);
-                            break;
-                        }
-                    }
-                    match cut {
-                        Some(c) => {
-                            text.feed(m, &rest[..c], out, events)?;
-                            text.end_segment(m, out, events)?;
-                            text.begin_segment(b"");
-                            rest = &rest[c..];
-                        }
-                        None => {
-                            text.feed(m, rest, out, events)?;
-                            rest = &[];
-                        }
-                    }
-                }
-                Ok(())
-            }
+            Inner::Sse(e) => e.feed(m, chunk, out, events),
         }
     }
 
@@ -217,7 +244,8 @@ impl Redactor {
         self.done = true;
         let m = &*self.matcher;
         match &mut self.inner {
-            Inner::Text(t) | Inner::Sse { text: t, .. } => t.end_segment(m, out, events),
+            Inner::Text(t) => t.end_segment(m, out, events),
+            Inner::Sse(e) => e.finish(m, out, events),
             Inner::Json(j) => j.finish(m, out, events),
         }
     }
@@ -226,9 +254,202 @@ impl Redactor {
     pub fn abort(&mut self) {
         self.done = true;
         match &mut self.inner {
-            Inner::Text(t) | Inner::Sse { text: t, .. } => t.abort(),
+            Inner::Text(t) => t.abort(),
+            Inner::Sse(e) => {
+                e.text.abort();
+                e.pre_len = 0;
+                if let Some(j) = &mut e.json {
+                    j.abort();
+                }
+            }
             Inner::Json(j) => j.abort(),
         }
+    }
+}
+
+impl Sse {
+    fn held(&self) -> usize {
+        let json = match (&self.json, self.in_json) {
+            (Some(j), true) => j.held(),
+            _ => 0,
+        };
+        self.text.held() + self.pre_len + json
+    }
+
+    /// Shifts the offsets of `events[from..]` from the current scanner's
+    /// to the stream's.
+    fn shift(&self, events: &mut [Redaction], from: usize) {
+        for e in &mut events[from..] {
+            e.start = e.start.wrapping_add(self.shift);
+            e.end = e.end.wrapping_add(self.shift);
+        }
+    }
+
+    /// Hands `bytes` to the current scanner.
+    fn scan(
+        &mut self,
+        m: &Matcher,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        let n = events.len();
+        match (&mut self.json, self.in_json) {
+            (Some(j), true) => j.feed(m, bytes, out, events)?,
+            _ => self.text.feed(m, bytes, out, events)?,
+        }
+        self.shift(events, n);
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Hands the held first bytes of a line to the text scanner.
+    fn release_pre(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        let (pre, n) = (self.pre, self.pre_len);
+        self.pre_len = 0;
+        self.scan(m, &pre[..n], out, events)
+    }
+
+    /// Ends the current event's scanning: everything held is released.
+    fn end_event(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        if self.pre_len > 0 {
+            self.release_pre(m, out, events)?;
+        }
+        let n = events.len();
+        match (&mut self.json, self.in_json) {
+            (Some(j), true) => j.finish(m, out, events)?,
+            _ => self.text.end_segment(m, out, events)?,
+        }
+        self.shift(events, n);
+        Ok(())
+    }
+
+    /// Starts scanning the event as text (after a blank line).
+    fn begin_text_event(&mut self) {
+        self.in_json = false;
+        self.undecided = true;
+        self.probing = true;
+        self.text.begin_segment(b"");
+        self.shift = self.pos.wrapping_sub(self.text.offset());
+    }
+
+    fn feed(
+        &mut self,
+        m: &Matcher,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            if self.probing && !matches!(rest[0], b'\n' | b'\r') {
+                let b = rest[0];
+                rest = &rest[1..];
+                self.line.step(b);
+                self.pre[self.pre_len] = b;
+                self.pre_len += 1;
+                match probe(&self.pre[..self.pre_len]) {
+                    Probe::More => {}
+                    Probe::Json => {
+                        // The text before this line is complete.
+                        let pre = self.pre_len;
+                        self.pre_len = 0;
+                        let n = events.len();
+                        self.text.end_segment(m, out, events)?;
+                        self.shift(events, n);
+                        let j = self
+                            .json
+                            .get_or_insert_with(|| Box::new(JsonScanner::new(m, true)));
+                        j.restart_sse(m);
+                        self.shift = self.pos.wrapping_sub(j.offset());
+                        self.in_json = true;
+                        self.undecided = false;
+                        self.probing = false;
+                        let p = self.pre;
+                        self.scan(m, &p[..pre], out, events)?;
+                    }
+                    Probe::Text => {
+                        self.undecided = false;
+                        self.probing = false;
+                        self.release_pre(m, out, events)?;
+                    }
+                    Probe::Other => {
+                        self.probing = false;
+                        self.release_pre(m, out, events)?;
+                    }
+                }
+                continue;
+            }
+            if self.pre_len > 0 {
+                // A line break cut the probe short.
+                self.release_pre(m, out, events)?;
+            }
+            self.probing = false;
+            // Up to the end of the event, or of the line while the event is
+            // undecided (the next line is probed).
+            let mut cut = None;
+            let mut line_end = None;
+            let mut i = 0;
+            while i < rest.len() {
+                let b = rest[i];
+                if self.line == LineState::InLine && b != b'\n' && b != b'\r' {
+                    // Jump to the next line terminator.
+                    match memchr::memchr2(b'\n', b'\r', &rest[i..]) {
+                        Some(p) => i += p,
+                        None => i = rest.len(),
+                    }
+                    continue;
+                }
+                i += 1;
+                if self.line.step(b) {
+                    cut = Some(i);
+                    break;
+                }
+                if self.undecided && !self.in_json {
+                    // A line terminator: probe what follows it (a `\n`
+                    // completing `\r\n` is read by the general path).
+                    line_end = Some(i);
+                    break;
+                }
+            }
+            match (cut, line_end) {
+                (Some(c), _) => {
+                    self.scan(m, &rest[..c], out, events)?;
+                    self.end_event(m, out, events)?;
+                    self.begin_text_event();
+                    rest = &rest[c..];
+                }
+                (None, Some(e)) => {
+                    self.scan(m, &rest[..e], out, events)?;
+                    self.probing = true;
+                    rest = &rest[e..];
+                }
+                (None, None) => {
+                    self.scan(m, rest, out, events)?;
+                    rest = &[];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        self.end_event(m, out, events)
     }
 }
 

@@ -223,6 +223,29 @@ fn sse_events(text: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The lines of `text` as SSE events whose data is a JSON object (live
+/// chat): the line as a string value next to a field-rule key.
+fn sse_json_events(text: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(text.len() * 2);
+    for (i, line) in text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        v.extend_from_slice(format!("data: {{\"id\":{i},\"text\":\"").as_bytes());
+        for &b in line {
+            match b {
+                b'"' | b'\\' => v.extend_from_slice(&[b'\\', b]),
+                b if b < 0x20 => v.push(b' '),
+                b => v.push(b),
+            }
+        }
+        v.extend_from_slice(b"\",\n");
+        v.extend_from_slice(b"data: \"accountNumber\":\"12345678\"}\n\n");
+    }
+    v
+}
+
 const LEN: usize = 512 << 10;
 
 #[test]
@@ -333,6 +356,15 @@ fn replay_sse_clean() {
     assert_no_allocations(
         "sse, clean, replay",
         measure_replay(Format::Sse, &sse_events(&c.bytes)),
+    );
+}
+
+#[test]
+fn replay_sse_json_events() {
+    let c = transcript(7, LEN, Density::Typical);
+    assert_no_allocations(
+        "sse json events, typical, replay",
+        measure_replay(Format::Sse, &sse_json_events(&c.bytes)),
     );
 }
 

@@ -498,7 +498,7 @@ async fn sse_event_released_before_next_is_sent() {
             let (feed, body) = fed_body();
             feed.data("retry: 1000\n");
             feed.data("data: {\"text\":\"it's 4111 1111 ");
-            feed.data("1111 1111\"}\n\n");
+            feed.data("1111 1111\",\"accountNumber\":\"12345678\"}\n\n");
             let rx = next_rx.lock().expect("lock").take().expect("one request");
             tokio::spawn(async move {
                 // The next event only after the client has read the first.
@@ -526,7 +526,8 @@ async fn sse_event_released_before_next_is_sent() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let (parts, mut body) = resp.into_parts();
-    let first = "retry: 1000\ndata: {\"text\":\"it's **** **** **** 1111\"}\n\n";
+    // A JSON event: field rules apply too (`accountNumber`).
+    let first = "retry: 1000\ndata: {\"text\":\"it's **** **** **** 1111\",\"accountNumber\":\"****5678\"}\n\n";
     let mut got = Vec::new();
     while got.len() < first.len() {
         let f = within("first event", body.frame())
@@ -552,7 +553,7 @@ async fn sse_event_released_before_next_is_sent() {
         all.text(),
         format!("{first}data: {{\"text\":\"thanks\"}}\n\n")
     );
-    assert_clean(&all, &["4111"]);
+    assert_clean(&all, &["4111", "12345678"]);
 }
 
 // ---------------------------------------------------------------------------
