@@ -293,6 +293,15 @@ fn expand_exponent(tok: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Adds `by` (wrapping) to the offsets of `events`: from one scanner's
+/// input offsets to its caller's.
+pub(crate) fn shift_offsets(events: &mut [Redaction], by: u64) {
+    for e in events {
+        e.start = e.start.wrapping_add(by);
+        e.end = e.end.wrapping_add(by);
+    }
+}
+
 impl JsonScanner {
     /// A scanner; `allow_sequence` accepts several top-level values (NDJSON).
     pub fn new(m: &Matcher, allow_sequence: bool) -> JsonScanner {
@@ -646,10 +655,7 @@ impl JsonScanner {
 
     /// Moves text-scanner offsets of `events[from..]` to document offsets.
     fn shift(&self, events: &mut [Redaction], from: usize) {
-        for e in &mut events[from..] {
-            e.start = e.start.wrapping_add(self.fb_shift);
-            e.end = e.end.wrapping_add(self.fb_shift);
-        }
+        shift_offsets(&mut events[from..], self.fb_shift);
     }
 
     fn fall_back(

@@ -6,7 +6,7 @@
 //! one of two ways: [`Redactor::finish`] scans and releases what is held,
 //! [`Redactor::abort`] drops it unreleased (upstream failed mid-body).
 
-use crate::json::JsonScanner;
+use crate::json::{shift_offsets, JsonScanner};
 use crate::matcher::Matcher;
 use crate::scan::{Redaction, ScanError, TextScanner};
 use std::sync::Arc;
@@ -279,10 +279,7 @@ impl Sse {
     /// Shifts the offsets of `events[from..]` from the current scanner's
     /// to the stream's.
     fn shift(&self, events: &mut [Redaction], from: usize) {
-        for e in &mut events[from..] {
-            e.start = e.start.wrapping_add(self.shift);
-            e.end = e.end.wrapping_add(self.shift);
-        }
+        shift_offsets(&mut events[from..], self.shift);
     }
 
     /// Hands `bytes` to the current scanner.

@@ -52,6 +52,13 @@ fn covered<'a>(input: &'a str, e: &(String, u64, u64)) -> &'a str {
     &input[e.1 as usize..e.2 as usize]
 }
 
+/// (rule id, bytes spanned) of each redaction.
+fn covered_all<'a>(input: &'a str, ev: &'a [(String, u64, u64)]) -> Vec<(&'a str, &'a str)> {
+    ev.iter()
+        .map(|e| (e.0.as_str(), covered(input, e)))
+        .collect()
+}
+
 /// The redactions of `doc` as one JSON document, moved by `by` bytes.
 fn json_events(doc: &str, by: u64) -> Vec<(String, u64, u64)> {
     let m = matcher();
@@ -66,10 +73,7 @@ fn field_rules_apply_to_json_event_data() {
     let input = "event: account\nid: 7\ndata: {\"accountNumber\":\"12345678\",\"routingNumber\":\"021000021\",\"balance\":1523.77,\"note\":\"ok\"}\n\n";
     let want = "event: account\nid: 7\ndata: {\"accountNumber\":\"****5678\",\"routingNumber\":\"*****0021\",\"balance\":\"[BALANCE]\",\"note\":\"ok\"}\n\n";
     let ev = assert_sse(input, want);
-    let got: Vec<(&str, &str)> = ev
-        .iter()
-        .map(|e| (e.0.as_str(), covered(input, e)))
-        .collect();
+    let got = covered_all(input, &ev);
     assert_eq!(
         got,
         [
@@ -91,10 +95,7 @@ fn json_over_several_data_lines_keeps_its_framing() {
     let input = "data: {\"ssn\":\r\ndata:\"219-45-6789\",\r\ndata: \"text\":\"card 4111 1111 1111 1111\"}\r\n\r\n";
     let want = "data: {\"ssn\":\r\ndata:\"[SSN]\",\r\ndata: \"text\":\"card **** **** **** 1111\"}\r\n\r\n";
     let ev = assert_sse(input, want);
-    let got: Vec<(&str, &str)> = ev
-        .iter()
-        .map(|e| (e.0.as_str(), covered(input, e)))
-        .collect();
+    let got = covered_all(input, &ev);
     assert_eq!(got, [("field.ssn", "\"219-45-6789\""), ("card.pan", "\"")]);
     assert_eq!(ev[1].1 as usize, input.find("\"card").expect("fixture"));
 }
@@ -118,10 +119,7 @@ fn json_and_text_events_mix() {
         "retry: 1000\n\n",
     );
     let ev = assert_sse(input, want);
-    let got: Vec<(&str, &str)> = ev
-        .iter()
-        .map(|e| (e.0.as_str(), covered(input, e)))
-        .collect();
+    let got = covered_all(input, &ev);
     assert_eq!(
         got,
         [
@@ -140,10 +138,7 @@ fn other_fields_after_json_data_are_scanned_as_text() {
         "data: {\"a\":1}\nid: 4111111111111111\n\ndata: {\"b\":2}\ndat: ssn 219-45-6789\n\n";
     let want = "data: {\"a\":1}\nid: ************1111\n\ndata: {\"b\":2}\ndat: ssn ***-**-****\n\n";
     let ev = assert_sse(input, want);
-    let got: Vec<(&str, &str)> = ev
-        .iter()
-        .map(|e| (e.0.as_str(), covered(input, e)))
-        .collect();
+    let got = covered_all(input, &ev);
     assert_eq!(
         got,
         [("card.pan", "4111111111111111"), ("id.ssn", "219-45-6789")]
