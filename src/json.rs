@@ -427,7 +427,11 @@ impl JsonScanner {
 
     /// Bytes held back.
     pub fn held(&self) -> usize {
-        self.text.held() + self.number.len() + self.value.len() + self.num_raw.len()
+        let literal = match self.tok {
+            Tok::Literal(_, n) => n,
+            _ => 0,
+        };
+        self.text.held() + self.number.len() + self.value.len() + self.num_raw.len() + literal
     }
 
     /// Feeds a chunk.
@@ -719,6 +723,23 @@ impl JsonScanner {
                 self.shift(events, n);
                 self.number = num;
                 self.number.clear();
+            }
+            Tok::Literal(lit, n) => {
+                // A literal cut short: its bytes (not yet written) are the
+                // start of a field's value, or text.
+                let part = &lit[..n];
+                if let Some(rule) = self.field_active().filter(|_| self.expect == Expect::Value) {
+                    self.value.clear();
+                    self.value.extend_from_slice(part);
+                    self.value_overflow = false;
+                    self.poison = Some((rule, false));
+                    self.begin_fallback(self.offset);
+                } else {
+                    self.begin_fallback(self.offset - n as u64);
+                    let n = events.len();
+                    self.text.feed(m, part, out, events)?;
+                    self.shift(events, n);
+                }
             }
             _ => {
                 // A value under a field key that does not even start as JSON
@@ -1100,7 +1121,6 @@ impl JsonScanner {
                 if b == b'I' && self.number == b"-" {
                     // -Infinity: a literal after all.
                     self.number.clear();
-                    out.extend_from_slice(b"-I");
                     self.tok = Tok::Literal(b"-Infinity", 2);
                     return Ok(true);
                 }
@@ -1125,9 +1145,11 @@ impl JsonScanner {
                 // fall through: `b` is the next structural byte
             }
             Tok::Literal(lit, n) => {
+                // Written out only once whole: the bytes of a literal cut
+                // short (`NL91ABNA…` read as `NaN`) are rescanned as text.
                 if lit.get(n) == Some(&b) {
-                    out.push(b);
                     if n + 1 == lit.len() {
+                        out.extend_from_slice(lit);
                         self.tok = Tok::None;
                         self.after_value();
                     } else {
@@ -1204,7 +1226,6 @@ impl JsonScanner {
                             b'I' => b"Infinity",
                             _ => b"null",
                         };
-                        out.push(b);
                         self.tok = Tok::Literal(lit, 1);
                     }
                     _ => return Ok(false),

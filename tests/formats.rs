@@ -1269,3 +1269,28 @@ fn json_context_crosses_strings() {
         assert_eq!(String::from_utf8(out).unwrap(), want, "split at {at}");
     }
 }
+
+/// Session 12 leak review: a value whose first letters begin a literal
+/// (`NL91…` reads as `NaN`, `IT60…` as `Infinity`, `tr…` as `true`) made
+/// the document malformed after those letters had been written out, so
+/// the text scan began past them and missed the IBAN. A literal is now
+/// written only once whole; a cut one is rescanned with the rest.
+#[test]
+fn literal_cut_short_is_rescanned_as_text() {
+    for (input, want) in [
+        ("[NL91ABNA0417164300, 1]", "[**************4300, 1]"),
+        (
+            "{\"x\": IT60X0542811101000000123456}",
+            "{\"x\": ***********************3456}",
+        ),
+        (
+            "{\"a\":[true,false,null,NaN,-Infinity,Infinity]}",
+            "{\"a\":[true,false,null,NaN,-Infinity,Infinity]}",
+        ),
+        ("{\"ssn\": Nope}", "{\"ssn\": [SSN]}"),
+        ("{\"a\": tr", "{\"a\": tr"),
+    ] {
+        assert_eq!(redact_str(Format::Json, input), want, "{input:?}");
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
+}
