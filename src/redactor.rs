@@ -48,6 +48,9 @@ impl Format {
 }
 
 enum Inner {
+    /// Text that may be JSON ([`Redactor::sniffing`]): the leading
+    /// whitespace read so far, held until the first other byte decides.
+    Sniff(Vec<u8>),
     Text(TextScanner),
     Json(Box<JsonScanner>),
     /// SSE: text, with a segment end after every blank line, so each event
@@ -55,6 +58,10 @@ enum Inner {
     /// holds JSON is scanned as JSON from that line to its end.
     Sse(Sse),
 }
+
+/// Most leading whitespace [`Redactor::sniffing`] holds before it decides
+/// the body is text.
+pub const SNIFF_LIMIT: usize = 4096;
 
 /// Per-stream SSE state.
 ///
@@ -185,6 +192,28 @@ impl Redactor {
         }
     }
 
+    /// A redactor for a body labelled as plain text (or not labelled) that
+    /// may be JSON: if its first byte other than whitespace is `{` or `[`,
+    /// it gets the JSON scanner (a sequence of documents allowed), so field
+    /// rules apply to JSON served as `text/plain`; otherwise, or when over
+    /// [`SNIFF_LIMIT`] bytes of whitespace come first, the text scanner.
+    /// Data that turns out not to be JSON is scanned as text from there on,
+    /// as in any JSON body.
+    pub fn sniffing(matcher: Arc<Matcher>) -> Redactor {
+        Redactor {
+            matcher,
+            format: Format::Text,
+            inner: Inner::Sniff(Vec::new()),
+            done: false,
+        }
+    }
+
+    /// Whether this stream is being scanned as JSON after
+    /// [`Redactor::sniffing`] found it starts like JSON.
+    pub fn sniffed_json(&self) -> bool {
+        self.format == Format::Text && matches!(self.inner, Inner::Json(_))
+    }
+
     /// The format this stream is scanned in.
     pub fn format(&self) -> Format {
         self.format
@@ -198,6 +227,7 @@ impl Redactor {
     /// Bytes currently held back.
     pub fn held(&self) -> usize {
         match &self.inner {
+            Inner::Sniff(ws) => ws.len(),
             Inner::Text(t) => t.held(),
             Inner::Sse(e) => e.held(),
             Inner::Json(j) => j.held(),
@@ -208,7 +238,8 @@ impl Redactor {
     /// as text).
     pub fn malformed(&self) -> bool {
         match &self.inner {
-            Inner::Json(j) => j.malformed(),
+            // Sniffed text that stops being JSON is text, as labelled.
+            Inner::Json(j) => j.malformed() && self.format != Format::Text,
             _ => false,
         }
     }
@@ -226,6 +257,25 @@ impl Redactor {
         }
         let m = &*self.matcher;
         match &mut self.inner {
+            Inner::Sniff(ws) => {
+                let first = chunk
+                    .iter()
+                    .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+                if first.is_none() && ws.len() + chunk.len() <= SNIFF_LIMIT {
+                    ws.extend_from_slice(chunk);
+                    return Ok(());
+                }
+                let json = first.is_some_and(|i| matches!(chunk[i], b'{' | b'['))
+                    && ws.len() + first.unwrap_or(0) <= SNIFF_LIMIT;
+                let held = std::mem::take(ws);
+                self.inner = if json {
+                    Inner::Json(Box::new(JsonScanner::new(m, true)))
+                } else {
+                    Inner::Text(TextScanner::new(m))
+                };
+                self.feed(&held, out, events)?;
+                self.feed(chunk, out, events)
+            }
             Inner::Text(t) => t.feed(m, chunk, out, events),
             Inner::Json(j) => j.feed(m, chunk, out, events),
             Inner::Sse(e) => e.feed(m, chunk, out, events),
@@ -244,6 +294,11 @@ impl Redactor {
         self.done = true;
         let m = &*self.matcher;
         match &mut self.inner {
+            // Only whitespace: nothing a rule can match.
+            Inner::Sniff(ws) => {
+                out.append(ws);
+                Ok(())
+            }
             Inner::Text(t) => t.end_segment(m, out, events),
             Inner::Sse(e) => e.finish(m, out, events),
             Inner::Json(j) => j.finish(m, out, events),
@@ -254,6 +309,7 @@ impl Redactor {
     pub fn abort(&mut self) {
         self.done = true;
         match &mut self.inner {
+            Inner::Sniff(ws) => ws.clear(),
             Inner::Text(t) => t.abort(),
             Inner::Sse(e) => {
                 e.text.abort();

@@ -1294,3 +1294,56 @@ fn literal_cut_short_is_rescanned_as_text() {
         assert_split_invariant(Format::Json, input.as_bytes());
     }
 }
+
+/// `Redactor::sniffing` (bodies labelled `text/plain` or not labelled):
+/// JSON gets field rules, text is scanned exactly as text, at every split.
+#[test]
+fn sniffed_plain_text_bodies() {
+    let run = |input: &[u8], cuts: &[usize]| {
+        let mut r = Redactor::sniffing(matcher());
+        let (mut out, mut ev, mut prev) = (Vec::new(), Vec::new(), 0);
+        for &c in cuts {
+            r.feed(&input[prev..c], &mut out, &mut ev).expect("feed");
+            prev = c;
+        }
+        r.feed(&input[prev..], &mut out, &mut ev).expect("feed");
+        let json = r.sniffed_json();
+        r.finish(&mut out, &mut ev).expect("finish");
+        (String::from_utf8(out).expect("utf-8"), ev, json)
+    };
+    let every = |input: &str, want: &str, json: bool| {
+        let b = input.as_bytes();
+        let whole = run(b, &[]);
+        assert_eq!((whole.0.as_str(), whole.2), (want, json), "{input:?}");
+        for c in 0..=b.len() {
+            assert_eq!(run(b, &[c]), whole, "{input:?} cut at {c}");
+        }
+        let all: Vec<usize> = (1..b.len()).collect();
+        assert_eq!(run(b, &all), whole, "{input:?} bytewise");
+    };
+    every(
+        " \r\n\t{\"ssn\":\"219-45-6789\"}\n[{\"iban\":\"x\"}]",
+        " \r\n\t{\"ssn\":\"[SSN]\"}\n[{\"iban\":\"*\"}]",
+        true,
+    );
+    // Text, even when it starts with `[`: the same as the text scanner.
+    for text in [
+        "[09:12] ssn 219-45-6789, card 4111 1111 1111 1111",
+        "  note: {\"ssn\":\"219-45-6789\"}",
+        "[NL91ABNA0417164300] ok",
+    ] {
+        let want = redact_str(Format::Text, text);
+        assert_ne!(want, text);
+        let json = text.trim_start().starts_with('[');
+        every(text, &want, json);
+    }
+    every("", "", false);
+    every(" \n ", " \n ", false);
+    // Past the limit of leading whitespace, the body is text.
+    let long = format!(
+        "{}{{\"ssn\":\"219-45-6789\"}}",
+        " ".repeat(scrim::redactor::SNIFF_LIMIT + 1)
+    );
+    let (out, _, json) = run(long.as_bytes(), &[]);
+    assert_eq!((out, json), (redact_str(Format::Text, &long), false));
+}

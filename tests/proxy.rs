@@ -766,6 +766,41 @@ async fn malformed_json_is_still_redacted_as_text() {
     assert_clean(&got, &["4111111111111111", "4111"]);
 }
 
+/// JSON served as `text/plain` (or with no type) gets the JSON scanner and
+/// its field rules; a plain-text transcript under the same type is text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_served_as_plain_text_gets_field_rules() {
+    const JSON: &str = "\n {\"accountNumber\":\"12345678\",\"note\":\"card 4111111111111111\"}";
+    const TEXT: &str = "[09:12] agent: account 12345678 on file, card 4111111111111111";
+    let up = upstream(|req| async move {
+        match req.uri().path() {
+            "/plain-json" => text_response("text/plain; charset=utf-8", JSON),
+            "/untyped-json" => {
+                let mut r = text_response("text/plain", JSON);
+                r.headers_mut().remove("content-type");
+                r
+            }
+            _ => text_response("text/plain", TEXT),
+        }
+    })
+    .await;
+    let s = scrim(&up.url(), "").await;
+    let want = "\n {\"accountNumber\":\"****5678\",\"note\":\"card ************1111\"}";
+    for path in ["/plain-json", "/untyped-json"] {
+        let got = get(s.proxy_addr, path).await;
+        got.expect_ok(200);
+        assert_eq!(got.text(), want, "{path}");
+        assert_clean(&got, &["12345678", "4111111111111111"]);
+    }
+    let got = get(s.proxy_addr, "/transcript").await;
+    got.expect_ok(200);
+    assert_eq!(got.text(), oracle(Format::Text, TEXT));
+    assert_eq!(
+        got.text(),
+        "[09:12] agent: account 12345678 on file, card ************1111"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 9. Header limits and slow clients
 

@@ -294,6 +294,21 @@ pub fn classify(content_type: Option<&str>) -> Kind {
     }
 }
 
+/// The redactor for a body of `format`, classified from `content_type`:
+/// text labelled `text/plain` or not labelled at all may be JSON served
+/// under the wrong type, so it is sniffed ([`Redactor::sniffing`]).
+fn redactor_for(matcher: &Arc<Matcher>, format: Format, content_type: Option<&str>) -> Redactor {
+    let mime = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    let plain = matches!(mime.as_deref(), None | Some("" | "text/plain"));
+    if format == Format::Text && plain {
+        Redactor::sniffing(matcher.clone())
+    } else {
+        Redactor::new(matcher.clone(), format)
+    }
+}
+
 /// True when the Content-Type declares a charset that is not byte-scannable.
 fn wide_charset(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|ct| {
@@ -643,7 +658,7 @@ pub(crate) async fn handle(
                     audit_failed: AtomicBool::new(false),
                     record_request: false,
                 });
-                let r = Redactor::new(matcher.clone(), f);
+                let r = redactor_for(&matcher, f, req_ct.as_deref());
                 RedactBody::new(limited, None, Treatment::Scan(Box::new(r)), ctx).boxed_unsync()
             }
             Some(_) => limited.boxed_unsync(),
@@ -836,7 +851,7 @@ fn respond(
             ] {
                 parts.headers.remove(name);
             }
-            let r = Redactor::new(matcher.clone(), f);
+            let r = redactor_for(&matcher, f, ct.as_deref());
             (decoder, Treatment::Scan(Box::new(r)), f.name())
         }
         _ => (None, Treatment::Pass("binary"), "binary"),
