@@ -393,6 +393,29 @@ proptest! {
         let out = redact_all(matcher(), f, &input).expect("scan").0;
         prop_assert!(!contains_value(&out, card.as_bytes()), "{:?} -> {:?}", String::from_utf8_lossy(&input), String::from_utf8_lossy(&out));
     }
+
+    /// The same in SSE events whose data is JSON (the card in a string
+    /// value under a plain or a field-rule key, the document over one or
+    /// two `data:` lines), split anywhere: never a planted card.
+    #[test]
+    fn cards_never_leak_from_sse_json(prefix in arb_text(), suffix in arb_text(), sep in prop::sample::select(vec!["", " ", "-"]), key in prop::sample::select(vec!["note", "card_number", "ssn"]), two_lines in any::<bool>(), cut in 0usize..400, which in 0usize..2) {
+        let groups = [["3530", "1113", "3330", "0000"], ["6011", "0009", "9013", "9424"]][which];
+        let card = groups.join(sep);
+        let mut value = Vec::new();
+        for &b in prefix.iter().chain(b" ").chain(card.as_bytes()).chain(b" ").chain(&suffix) {
+            match b {
+                b'"' | b'\\' => value.extend_from_slice(&[b'\\', b]),
+                b if b < 0x20 => value.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                b => value.push(b),
+            }
+        }
+        let mut input = format!("event: m\ndata: {{\"id\":1,{}\"{key}\":\"", if two_lines { "\ndata: " } else { "" }).into_bytes();
+        input.extend_from_slice(&value);
+        input.extend_from_slice(b"\"}\n\n");
+        let whole = redact_all(matcher(), Format::Sse, &input).expect("scan").0;
+        prop_assert!(!contains_value(&whole, card.as_bytes()), "{:?} -> {:?}", String::from_utf8_lossy(&input), String::from_utf8_lossy(&whole));
+        prop_assert_eq!(chunked(Format::Sse, &input, &[cut]), whole);
+    }
 }
 
 /// Audit fingerprints (issue 5): keyed, stable across spellings of a value,
