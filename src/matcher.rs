@@ -438,8 +438,15 @@ pub struct Matcher {
     pub(crate) byte_rules: Vec<Vec<u16>>,
     /// Whether ASCII digits trigger any rule.
     pub(crate) digit_trigger: bool,
+    /// Whether every digit triggers the same rules (`byte_rules`).
+    pub(crate) digit_rules_same: bool,
     /// Non-digit trigger bytes (at most 4 for the fast gate).
     pub(crate) extra_bytes: Vec<u8>,
+    /// The gate's byte test: digits (when `digit_trigger`) and
+    /// `extra_bytes`.
+    pub(crate) gate: crate::scan::Gate,
+    /// The same without digits.
+    pub(crate) extra_gate: crate::scan::Gate,
     pub(crate) keywords: Option<AhoCorasick>,
     pub(crate) keyword_rules: Vec<Vec<u16>>,
     pub(crate) keyword_max: usize,
@@ -542,6 +549,14 @@ pub(crate) struct WordDfa {
     first_match: u16,
     ends: Vec<(u16, u32, u32)>,
     ctx_ends: Vec<(u64, u16)>,
+    /// `trans` with every target premultiplied by `stride` (what
+    /// [`WordDfa::find_all`] steps through).
+    trans_pm: Vec<u32>,
+    /// Per word-end state (as `ends`): the range of `kw_ends` that lists
+    /// every trigger word ending there as (index in
+    /// [`Matcher::keyword_rules`], length).
+    kw_span: Vec<(u32, u32)>,
+    kw_ends: Vec<(u32, u16)>,
 }
 
 /// What a [`WordDfa`] reports at a word end.
@@ -609,17 +624,21 @@ impl WordDfa {
             }
             i += 1;
         }
-        // Per state, the shortest trigger word ending there and the context
-        // words ending there, by length.
+        // Per state, the shortest trigger word ending there, the context
+        // words ending there, by length, and every trigger word ending there.
         let ends_of = |sid| {
             let mut k = 0u16;
             let mut c: Vec<(u64, u16)> = Vec::new();
+            let mut all_kw: Vec<(u32, u16)> = Vec::new();
             if dfa.is_match(sid) {
                 for j in 0..dfa.match_len(sid) {
                     let p = dfa.match_pattern(sid, j);
                     let len = u16::try_from(dfa.pattern_len(p)).unwrap_or(u16::MAX);
-                    if kw[p.as_usize()] != u32::MAX && (k == 0 || len < k) {
-                        k = len;
+                    if kw[p.as_usize()] != u32::MAX {
+                        all_kw.push((kw[p.as_usize()], len));
+                        if k == 0 || len < k {
+                            k = len;
+                        }
                     }
                     let bits = ctx[p.as_usize()];
                     if bits != 0 {
@@ -630,9 +649,10 @@ impl WordDfa {
                     }
                 }
             }
-            (k, c)
+            (k, c, all_kw)
         };
-        let info: Vec<(u16, Vec<(u64, u16)>)> = ids.iter().map(|&s| ends_of(s)).collect();
+        type EndInfo = (u16, Vec<(u64, u16)>, Vec<(u32, u16)>);
+        let info: Vec<EndInfo> = ids.iter().map(|&s| ends_of(s)).collect();
         let is_end = |k: usize| info[k].0 != 0 || !info[k].1.is_empty();
         // Renumber: states without a word end first.
         let mut order: Vec<usize> = (0..ids.len()).collect();
@@ -651,11 +671,20 @@ impl WordDfa {
         }
         let mut ends = Vec::new();
         let mut ctx_ends = Vec::new();
+        let mut kw_span = Vec::new();
+        let mut kw_ends = Vec::new();
         for &k in &order[usize::from(first_match)..] {
             let from = ctx_ends.len() as u32;
             ctx_ends.extend_from_slice(&info[k].1);
             ends.push((info[k].0, from, ctx_ends.len() as u32));
+            let from = kw_ends.len() as u32;
+            kw_ends.extend_from_slice(&info[k].2);
+            kw_span.push((from, kw_ends.len() as u32));
         }
+        let trans_pm = trans
+            .iter()
+            .map(|&t| u32::from(t) * stride as u32)
+            .collect();
         Some(WordDfa {
             classes,
             stride,
@@ -664,7 +693,64 @@ impl WordDfa {
             first_match,
             ends,
             ctx_ends,
+            trans_pm,
+            kw_span,
+            kw_ends,
         })
+    }
+
+    /// Every occurrence of every word in `bytes` (a search from the start
+    /// state: the same occurrences as an overlapping Aho-Corasick search
+    /// over the same words): at every position where words end,
+    /// `found(end, trigger words, context words)` with the trigger words as
+    /// (index in [`Matcher::keyword_rules`], length) and the context words
+    /// as (gated rules served, length).
+    #[inline]
+    pub(crate) fn find_all(
+        &self,
+        bytes: &[u8],
+        mut found: impl FnMut(usize, &[(u32, u16)], &[(u64, u16)]),
+    ) {
+        let stride = self.stride as u32;
+        let first = u32::from(self.first_match) * stride;
+        let mut s = u32::from(self.start) * stride;
+        let mut report = |s: u32, end: usize| {
+            let k = (s / stride - u32::from(self.first_match)) as usize;
+            let (_, cf, ct) = self.ends[k];
+            let (kf, kt) = self.kw_span[k];
+            found(
+                end,
+                &self.kw_ends[kf as usize..kt as usize],
+                &self.ctx_ends[cf as usize..ct as usize],
+            );
+        };
+        let step =
+            |s: u32, b: u8| self.trans_pm[s as usize + usize::from(self.classes[usize::from(b)])];
+        let mut chunks = bytes.chunks_exact(4);
+        let mut at = 0;
+        for c in &mut chunks {
+            let s0 = step(s, c[0]);
+            let s1 = step(s0, c[1]);
+            let s2 = step(s1, c[2]);
+            let s3 = step(s2, c[3]);
+            // Word ends are rare: one test for the four states.
+            if s0.max(s1).max(s2.max(s3)) >= first {
+                for (i, &t) in [s0, s1, s2, s3].iter().enumerate() {
+                    if t >= first {
+                        report(t, at + i + 1);
+                    }
+                }
+            }
+            s = s3;
+            at += 4;
+        }
+        for &b in chunks.remainder() {
+            s = step(s, b);
+            at += 1;
+            if s >= first {
+                report(s, at);
+            }
+        }
     }
 
     pub(crate) fn start(&self) -> u16 {
@@ -693,6 +779,18 @@ impl WordDfa {
         }
         s
     }
+}
+
+/// The non-digit trigger bytes as the gate tests them: exactly four,
+/// padded by repeating a real trigger (or a digit) so padding adds
+/// nothing. Compilation refuses more than four.
+fn gate_bytes(extra_bytes: &[u8]) -> [u8; 4] {
+    let mut extra = [0u8; 4];
+    let n = extra_bytes.len().min(4);
+    extra[..n].copy_from_slice(&extra_bytes[..n]);
+    let pad = if n > 0 { extra[0] } else { b'0' };
+    extra[n..].fill(pad);
+    extra
 }
 
 /// Hash of normalized field names: every JSON key is looked up, and the
@@ -1621,6 +1719,8 @@ impl Matcher {
             .map(|&r| rules[r as usize].maxlen)
             .max()
             .unwrap_or(0);
+        let gate = crate::scan::Gate::new(digit_trigger, &gate_bytes(&extra_bytes));
+        let extra_gate = crate::scan::Gate::new(false, &gate_bytes(&extra_bytes));
         Ok(Matcher {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rules,
@@ -1630,9 +1730,13 @@ impl Matcher {
             filter,
             filter_maxlen,
             filter_rule,
+            digit_rules_same: (b'1'..=b'9')
+                .all(|d| byte_rules[usize::from(d)] == byte_rules[usize::from(b'0')]),
             byte_rules,
             digit_trigger,
             extra_bytes,
+            gate,
+            extra_gate,
             keywords,
             keyword_rules,
             keyword_max,
@@ -1737,18 +1841,6 @@ impl Matcher {
             p += 1;
         }
         p
-    }
-
-    /// The non-digit trigger bytes as the gate tests them: exactly four,
-    /// padded by repeating a real trigger (or a digit) so padding adds
-    /// nothing. Compilation refuses more than four.
-    pub(crate) fn gate_bytes(&self) -> [u8; 4] {
-        let mut extra = [0u8; 4];
-        let n = self.extra_bytes.len().min(4);
-        extra[..n].copy_from_slice(&self.extra_bytes[..n]);
-        let pad = if n > 0 { extra[0] } else { b'0' };
-        extra[n..].fill(pad);
-        extra
     }
 
     /// Whether any rule is triggered by bytes at all.
@@ -1919,6 +2011,35 @@ mod tests {
             norm(&mut want);
             norm(&mut got);
             assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&hay));
+            // `find_all` (the text scanner's pass) reports every trigger
+            // word with its index and every context word, by start.
+            let mut want_all: Vec<(usize, u32, u64)> = ac
+                .find_overlapping_iter(&hay)
+                .map(|hit| {
+                    let p = hit.pattern().as_usize();
+                    (hit.start(), m.all_kw[p], m.all_ctx[p])
+                })
+                .collect();
+            let mut got_all: Vec<(usize, u32, u64)> = Vec::new();
+            d.find_all(&hay, |end, kws, ctxs| {
+                // A word both kinds (none in the built-in packs) shows up
+                // once per kind: merge by start.
+                let mut at: Vec<(usize, u32, u64)> = Vec::new();
+                for &(k, l) in kws {
+                    at.push((end - usize::from(l), k, 0));
+                }
+                for &(bits, l) in ctxs {
+                    let s = end - usize::from(l);
+                    match at.iter_mut().find(|e| e.0 == s) {
+                        Some(e) => e.2 = bits,
+                        None => at.push((s, u32::MAX, bits)),
+                    }
+                }
+                got_all.extend(at);
+            });
+            want_all.sort_unstable();
+            got_all.sort_unstable();
+            assert_eq!(got_all, want_all, "{:?}", String::from_utf8_lossy(&hay));
         }
     }
 }

@@ -27,7 +27,7 @@
 //! rule that cannot start a match after a digit (`mid_digit_viable` false,
 //! e.g. anything behind `\b`) looks only at the starts before the run. Rules
 //! whose context requires words are further gated on the words' occurrences
-//! (one overlapping Aho-Corasick pass shared by all such rules); see
+//! (one pass over every word, shared by all such rules); see
 //! [`TextScanner::process`] for how a skip keeps the leftmost-first chain
 //! exact.
 //!
@@ -44,8 +44,17 @@
 //! - Word jump: a gated rule with no context word near any trigger up to a
 //!   byte outside its alphabet jumps past that byte.
 //!
-//! Trigger words and context words are collected in one overlapping
-//! Aho-Corasick pass.
+//! While no rule is processed, the least `clear` of the digit rules is
+//! known: digit runs ending by it have no work for any rule, and the
+//! scanner jumps over them to the next other trigger (see
+//! `TextScanner::run`).
+//!
+//! Trigger words and context words are collected in one pass that finds
+//! every occurrence of every word: the words' table DFA
+//! ([`Matcher::words_dfa`](crate::matcher::Matcher)), or an overlapping
+//! Aho-Corasick search when the table could not be built. The prefilter
+//! steps its lazy DFA directly, one table lookup per byte outside match
+//! states.
 //!
 //! # Streaming
 //!
@@ -60,7 +69,7 @@
 
 use crate::mask::Action;
 use crate::matcher::{Matcher, RuleRef, Window, WordGate};
-use regex_automata::hybrid::dfa::{Cache, OverlappingState, DFA};
+use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
 use std::cell::RefCell;
@@ -213,31 +222,123 @@ pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Scratch) -> R) -> R
     })
 }
 
-/// The gate: index of the first byte in `hay` that is a digit (when
-/// `digits`) or one of `extra`. Written as a branch-free OR over 32-byte
-/// blocks so the compiler vectorises it.
-#[inline]
-fn find_trigger(hay: &[u8], digits: bool, extra: &[u8; 4]) -> Option<usize> {
-    let is = |b: u8| {
-        (digits & (b.wrapping_sub(b'0') < 10))
-            | (b == extra[0])
-            | (b == extra[1])
-            | (b == extra[2])
-            | (b == extra[3])
-    };
-    let mut i = 0;
-    while i + 32 <= hay.len() {
-        let block = &hay[i..i + 32];
-        let mut any = false;
-        for &b in block {
-            any |= is(b);
+/// The gate's byte test: ASCII digits (when `digits`) and the non-digit
+/// trigger bytes, as word masks for [`Gate::find`]. Built once per matcher
+/// ([`Matcher::gate`](crate::matcher::Matcher)).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gate {
+    /// All ones when digits are triggers, else zero.
+    digits: u64,
+    /// Each distinct extra byte repeated in every byte of a word.
+    extra: [u64; 4],
+    distinct: usize,
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+impl Gate {
+    pub(crate) fn new(digits: bool, extra: &[u8; 4]) -> Gate {
+        // Padding repeats a byte already tested: test each distinct one once.
+        let mut e = [0u64; 4];
+        let mut distinct = 0;
+        for (k, &x) in extra.iter().enumerate() {
+            if !extra[..k].contains(&x) {
+                e[distinct] = u64::from(x) * LO;
+                distinct += 1;
+            }
         }
-        if any {
-            return block.iter().position(|&b| is(b)).map(|p| i + p);
+        Gate {
+            digits: if digits { u64::MAX } else { 0 },
+            extra: e,
+            distinct,
         }
-        i += 32;
     }
-    hay[i..].iter().position(|&b| is(b)).map(|p| i + p)
+
+    /// The top bit of each byte of `w` that is a trigger, computed exactly
+    /// (no carry crosses a byte).
+    #[inline(always)]
+    fn triggers(&self, w: u64) -> u64 {
+        let low = w & LOW7;
+        // A byte below 0x80 is a digit if low >= 0x30 and not low >= 0x3a.
+        let ge0 = low + (0x80 - 0x30) * LO;
+        let gt9 = low + (0x80 - 0x3a) * LO;
+        let mut t = ge0 & !gt9 & !w & HI & self.digits;
+        for &x in &self.extra[..self.distinct] {
+            // The top bit of each zero byte of `y`.
+            let y = w ^ x;
+            t |= !(((y & LOW7) + LOW7) | y | LOW7);
+        }
+        t
+    }
+
+    /// The gate: index of the first byte in `hay` that is a digit (when
+    /// digits are triggers) or an extra trigger byte. Eight bytes at a time,
+    /// the first trigger of a word a trailing-zero count away.
+    #[inline(always)]
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while let Some(word) = hay.get(i..i + 8) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(word);
+            let t = self.triggers(u64::from_le_bytes(b));
+            if t != 0 {
+                return Some(i + (t.trailing_zeros() / 8) as usize);
+            }
+            i += 8;
+        }
+        let mut b = [0u8; 8];
+        b[..hay.len() - i].copy_from_slice(&hay[i..]);
+        // The zero padding must not count: mask it off.
+        let valid = (1u64 << (8 * (hay.len() - i))) - 1;
+        let t = self.triggers(u64::from_le_bytes(b)) & valid;
+        (t != 0).then(|| i + (t.trailing_zeros() / 8) as usize)
+    }
+}
+
+/// Steps `dfa` from the untagged state `sid` over `hay[at..]` for as long
+/// as the states reached are untagged (no match, dead, quit or unknown
+/// state): returns the last untagged state and the position of the byte
+/// that leads out of them (`hay.len()` if none does). Four bytes a round,
+/// one table lookup each.
+#[inline(always)]
+fn untagged_run(
+    dfa: &DFA,
+    cache: &Cache,
+    mut sid: regex_automata::hybrid::LazyStateID,
+    hay: &[u8],
+    mut at: usize,
+) -> (regex_automata::hybrid::LazyStateID, usize) {
+    while let Some(b) = hay.get(at..at + 4) {
+        let n0 = dfa.next_state_untagged(cache, sid, b[0]);
+        if n0.is_tagged() {
+            return (sid, at);
+        }
+        let n1 = dfa.next_state_untagged(cache, n0, b[1]);
+        if n1.is_tagged() {
+            return (n0, at + 1);
+        }
+        let n2 = dfa.next_state_untagged(cache, n1, b[2]);
+        if n2.is_tagged() {
+            return (n1, at + 2);
+        }
+        let n3 = dfa.next_state_untagged(cache, n2, b[3]);
+        if n3.is_tagged() {
+            return (n2, at + 3);
+        }
+        sid = n3;
+        at += 4;
+    }
+    while let Some(&b) = hay.get(at) {
+        let n = dfa.next_state_untagged(cache, sid, b);
+        if n.is_tagged() {
+            break;
+        }
+        sid = n;
+        at += 1;
+    }
+    (sid, at)
 }
 
 /// Whether some rule may match in `text` scanned as one whole segment
@@ -260,8 +361,7 @@ pub(crate) fn may_match(
     gated: impl FnOnce() -> u64,
     text: &[u8],
 ) -> bool {
-    let trigger = keyword
-        || (m.byte_gate() && find_trigger(text, m.digit_trigger, &m.gate_bytes()).is_some());
+    let trigger = keyword || (m.byte_gate() && m.gate.find(text).is_some());
     if !trigger {
         return false;
     }
@@ -518,7 +618,8 @@ impl TextScanner {
 
     /// Collects trigger-word hits (as [`TextScanner::collect_keywords`]) and
     /// context-word occurrences (as [`TextScanner::collect_words`]) in one
-    /// pass of the combined automaton.
+    /// pass of the combined automaton (the table DFA when there is one: the
+    /// same occurrences, a byte a lookup).
     fn collect_all_words(&mut self, m: &Matcher, eos: bool) -> usize {
         let len = self.buf.len();
         let (Some(ac), Some(_), Some(_)) = (&m.all_words, &m.keywords, &m.ctx_words) else {
@@ -542,17 +643,38 @@ impl TextScanner {
         if from < len {
             let kb = self.kw_hits.len();
             let wb = self.w_occ.len();
-            let input = aho_corasick::Input::new(&self.buf[..len]).span(from..len);
-            for hit in ac.find_overlapping_iter(input) {
-                let s = hit.start();
-                let p = hit.pattern().as_usize();
-                let k = m.all_kw[p];
-                if k != u32::MAX && s >= kw_from && s < kw_new {
-                    self.kw_hits.push((s, k));
-                }
-                let bits = m.all_ctx[p];
-                if bits != 0 && s >= w_from && s < w_new {
-                    self.w_occ.push((s, bits));
+            if let Some(d) = &m.words_dfa {
+                // The same occurrences from the table DFA, which steps a
+                // byte with one lookup.
+                let (kw_hits, w_occ) = (&mut self.kw_hits, &mut self.w_occ);
+                d.find_all(&self.buf[from..len], |end, kws, ctxs| {
+                    let end = from + end;
+                    for &(k, l) in kws {
+                        let s = end - usize::from(l);
+                        if s >= kw_from && s < kw_new {
+                            kw_hits.push((s, k));
+                        }
+                    }
+                    for &(bits, l) in ctxs {
+                        let s = end - usize::from(l);
+                        if s >= w_from && s < w_new {
+                            w_occ.push((s, bits));
+                        }
+                    }
+                });
+            } else {
+                let input = aho_corasick::Input::new(&self.buf[..len]).span(from..len);
+                for hit in ac.find_overlapping_iter(input) {
+                    let s = hit.start();
+                    let p = hit.pattern().as_usize();
+                    let k = m.all_kw[p];
+                    if k != u32::MAX && s >= kw_from && s < kw_new {
+                        self.kw_hits.push((s, k));
+                    }
+                    let bits = m.all_ctx[p];
+                    if bits != 0 && s >= w_from && s < w_new {
+                        self.w_occ.push((s, bits));
+                    }
                 }
             }
             if self.kw_hits.len() > kb {
@@ -606,21 +728,46 @@ impl TextScanner {
         let len = self.buf.len();
         self.run_filter(m, cache)?;
         let t_end = self.collect_all_words(m, eos).min(len);
-        let extra = m.gate_bytes();
+        let gate = &m.gate;
         let byte_gate = m.byte_gate();
         let mut kw_i = 0;
         let mut pos = self.trig_pos;
         let mut stop = t_end;
+        // While no rule has been processed since it was taken: a position
+        // that no digit rule's `clear` is below (0: none known). A digit
+        // run ending by it is cleared by every rule it triggers.
+        let mut digit_floor = 0;
         'outer: loop {
-            let next_byte = if byte_gate && pos < t_end {
-                find_trigger(&self.buf[pos..t_end], m.digit_trigger, &extra).map(|p| pos + p)
-            } else {
-                None
-            };
             while kw_i < self.kw_hits.len() && self.kw_hits[kw_i].0 < pos {
                 kw_i += 1;
             }
             let next_kw = self.kw_hits.get(kw_i).map(|h| h.0).filter(|&s| s < t_end);
+            if digit_floor > pos {
+                // Up to `digit_floor` (and the next keyword hit) every digit
+                // run is skipped: go straight to the first other trigger
+                // byte there, or back from it to the start of the digit run
+                // it ends (which may reach past `digit_floor`). Runs before
+                // that one end at a non-digit before it, and none is cut
+                // short (by a keyword hit or the end), as a trigger-by-
+                // trigger walk from `pos` would find them.
+                let j = digit_floor.min(next_kw.unwrap_or(t_end)).min(t_end);
+                if j > pos {
+                    let mut q = if m.extra_bytes.is_empty() {
+                        j
+                    } else {
+                        m.extra_gate.find(&self.buf[pos..j]).map_or(j, |x| pos + x)
+                    };
+                    while q > pos && self.buf[q - 1].is_ascii_digit() {
+                        q -= 1;
+                    }
+                    pos = q;
+                }
+            }
+            let next_byte = if byte_gate && pos < t_end {
+                gate.find(&self.buf[pos..t_end]).map(|p| pos + p)
+            } else {
+                None
+            };
             let t = match (next_byte, next_kw) {
                 (None, None) => break,
                 (Some(b), None) => b,
@@ -640,7 +787,11 @@ impl TextScanner {
                     }
                 }
                 let digit = b.is_ascii_digit();
-                let rules = &m.byte_rules[b as usize];
+                // Every digit rule has cleared the run: nothing to do.
+                let skip = digit && run_end <= digit_floor;
+                let rules: &[u16] = if skip { &[] } else { &m.byte_rules[b as usize] };
+                let mut least = usize::MAX;
+                let mut worked = false;
                 for chunk in rules.chunks(64) {
                     // The rules with work at this trigger, found without a
                     // branch per rule: most have cleared the run already,
@@ -649,8 +800,11 @@ impl TextScanner {
                     // Processing a rule changes only its own `clear`.
                     let mut todo = 0u64;
                     for (i, &r) in chunk.iter().enumerate() {
-                        todo |= u64::from(self.clear[r as usize] < run_end) << i;
+                        let c = self.clear[r as usize];
+                        todo |= u64::from(c < run_end) << i;
+                        least = least.min(c);
                     }
+                    worked |= todo != 0;
                     while todo != 0 {
                         let r = chunk[todo.trailing_zeros() as usize];
                         todo &= todo - 1;
@@ -696,9 +850,16 @@ impl TextScanner {
                         }
                     }
                 }
+                if worked {
+                    digit_floor = 0;
+                } else if digit && !skip && m.digit_rules_same {
+                    // No `clear` moved: the least one bounds the next runs.
+                    digit_floor = least;
+                }
             }
             while kw_i < self.kw_hits.len() && self.kw_hits[kw_i].0 == t {
                 let pat = self.kw_hits[kw_i].1 as usize;
+                digit_floor = 0;
                 for &r in &m.keyword_rules[pat] {
                     if let Step::Suspend = self.process(m, cache, r, t, eos)? {
                         stop = t;
@@ -1309,19 +1470,58 @@ impl TextScanner {
         // before it; the filter has no look-around, so starting the search
         // there finds every such match.
         let from = self.f_done.saturating_sub(m.filter_maxlen).max(self.seg);
-        let hay = &self.buf[self.seg..len];
-        let input = Input::new(hay).span(from - self.seg..hay.len());
-        let mut state = OverlappingState::start();
-        loop {
-            f.try_search_overlapping_fwd(cache, &input, &mut state)
-                .map_err(|_| ScanError::Engine)?;
-            let Some(hm) = state.get_match() else { break };
-            let e = self.seg + hm.offset();
-            if e > self.f_done {
-                let v = &mut self.f_ends[m.filter_rule[hm.pattern().as_usize()] as usize];
+        let (seg, f_done) = (self.seg, self.f_done);
+        let hay = &self.buf[seg..len];
+        let input = Input::new(hay).span(from - seg..hay.len());
+        // The overlapping all-matches search, stepped here rather than by
+        // `try_search_overlapping_fwd`: the same states and match ends, but
+        // the states that are no match (nearly all bytes) take one table
+        // lookup each. Matches are delayed by one byte: a match state
+        // entered on reading `hay[at]` is a match ending at `at`.
+        let mut sid = f
+            .start_state_forward(cache, &input)
+            .map_err(|_| ScanError::Engine)?;
+        let f_ends = &mut self.f_ends;
+        let mut record = |cache: &Cache, sid, e: usize| {
+            if e <= f_done {
+                return;
+            }
+            for i in 0..f.match_len(cache, sid) {
+                let p = f.match_pattern(cache, sid, i);
+                let v = &mut f_ends[m.filter_rule[p.as_usize()] as usize];
                 if v.last() != Some(&e) {
                     v.push(e);
                 }
+            }
+        };
+        let mut at = from - seg;
+        let mut dead = false;
+        while at < hay.len() {
+            if !sid.is_tagged() {
+                (sid, at) = untagged_run(f, cache, sid, hay, at);
+                if at == hay.len() {
+                    break;
+                }
+            }
+            sid = f
+                .next_state(cache, sid, hay[at])
+                .map_err(|_| ScanError::Engine)?;
+            if sid.is_match() {
+                record(cache, sid, seg + at);
+            } else if sid.is_dead() {
+                dead = true;
+                break;
+            } else if sid.is_quit() {
+                return Err(ScanError::Engine);
+            }
+            at += 1;
+        }
+        if !dead {
+            sid = f
+                .next_eoi_state(cache, sid)
+                .map_err(|_| ScanError::Engine)?;
+            if sid.is_match() {
+                record(cache, sid, len);
             }
         }
         self.f_done = len;
@@ -1359,8 +1559,48 @@ impl TextScanner {
 
 #[cfg(test)]
 mod tests {
+    use super::Gate;
     use crate::{redact_all, Format, Matcher, Redactor};
     use std::sync::Arc;
+
+    /// The gate's word arithmetic finds exactly the first trigger byte,
+    /// bytes with the top bit set and padded or repeated extras included.
+    #[test]
+    fn gate_finds_the_first_trigger() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let sets: [(bool, [u8; 4]); 6] = [
+            (true, *b"@@@@"),
+            (false, *b"@@@@"),
+            (true, [0, 0x80, b'9', 0xff]),
+            (false, [b'+', b'$', b'+', b'/']),
+            (true, [b'0'; 4]),
+            (false, [0; 4]),
+        ];
+        let near: &[u8] = b"0123456789@+$/:\0\x80\xff\xb0\xb9\xc0";
+        for (digits, extra) in sets {
+            let g = Gate::new(digits, &extra);
+            for _ in 0..3000 {
+                let len = rand(40);
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| match rand(3) {
+                        0 => near[rand(near.len())],
+                        1 => b'a' + rand(26) as u8,
+                        _ => rand(256) as u8,
+                    })
+                    .collect();
+                let want = hay
+                    .iter()
+                    .position(|&b| (digits && b.is_ascii_digit()) || extra.contains(&b));
+                assert_eq!(g.find(&hay), want, "{digits} {extra:?} {hay:?}");
+            }
+        }
+    }
 
     /// A keyword hit right after bytes every byte-triggered rule has
     /// cleared (here `password` after an email) is still seen. (The
