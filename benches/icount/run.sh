@@ -15,7 +15,7 @@ if [ -n "${ICOUNT_BIN:-}" ]; then
     bin=$ICOUNT_BIN
 else
     cargo build --release --example engine_icount >&2
-    bin=target/release/examples/engine_icount
+    bin=${CARGO_TARGET_DIR:-target}/release/examples/engine_icount
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
