@@ -86,7 +86,7 @@ fn separator_len(value: &[u8], i: usize) -> usize {
             n if n > 0 && between_digits(n) => n,
             _ => 1,
         },
-        Some(rest @ [0xC2 | 0xE2, ..]) => validate::unicode_separator_len(rest),
+        Some(rest @ [0xC2 | 0xE2 | 0xE3 | 0xEF, ..]) => validate::unicode_separator_len(rest),
         Some(rest @ [b'\r' | b'\n', ..]) => validate::line_break_len(rest),
         Some([b, ..]) if b.is_ascii() && !b.is_ascii_alphanumeric() => 1,
         _ => 0,
@@ -272,6 +272,10 @@ mod tests {
             "****&nbsp;****&#160;****&#X20;1111"
         );
         assert_eq!(masked("219&#45;45&#45;6789", 0), "***&#45;**&#45;****");
+        assert_eq!(
+            masked("４１１１　１１１１－１１１１ １１１１", 4),
+            "****　****－**** １１１１"
+        );
         assert_eq!(
             masked("4111 1111\ndata: 1111 1111", 4),
             "**** ****\ndata: **** 1111"

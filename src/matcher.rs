@@ -124,7 +124,9 @@ impl Validator {
 /// group from which fewer than 19 digits remain (a card starting there
 /// could continue past the run), but never at the run's first group.
 fn card_resume(cand: &[u8]) -> usize {
-    let total: usize = validate::digit_groups(cand).map(|(s, e)| e - s).sum();
+    let total: usize = validate::digit_groups(cand)
+        .map(|(s, e)| validate::group_digits(&cand[s..e]))
+        .sum();
     if total < 19 {
         return cand.len();
     }
@@ -133,7 +135,7 @@ fn card_resume(cand: &[u8]) -> usize {
         if s > 0 && total - before < 19 {
             return s;
         }
-        before += e - s;
+        before += validate::group_digits(&cand[s..e]);
     }
     cand.len().max(1)
 }
@@ -162,7 +164,7 @@ fn card_span(cand: &[u8]) -> Option<(usize, usize)> {
         }
         let mut digits = 0;
         for (b, g) in groups.iter().enumerate().skip(a) {
-            digits += g.1 - g.0;
+            digits += validate::group_digits(&cand[g.0..g.1]);
             if digits > 19 {
                 break;
             }

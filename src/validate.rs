@@ -69,7 +69,7 @@ pub fn separator_len(candidate: &[u8], i: usize) -> usize {
         Some([b' ' | b'-' | b'.' | b'\t' | b'+', ..]) => 1,
         // Percent-encoded space and dash, as in URLs and form bodies.
         Some([b'%', b'2', b'0' | b'D' | b'd', ..]) => 3,
-        Some(rest @ [0xC2 | 0xE2, ..]) => unicode_separator_len(rest),
+        Some(rest @ [0xC2 | 0xE2 | 0xE3 | 0xEF, ..]) => unicode_separator_len(rest),
         Some(rest @ [b'&', ..]) => html_separator_len(rest),
         Some(rest @ [b'\r' | b'\n', ..]) => line_break_len(rest),
         _ => 0,
@@ -99,16 +99,19 @@ pub fn line_break_len(s: &[u8]) -> usize {
 /// Length of the UTF-8 space or dash that `s` starts with, or 0: U+00A0
 /// NO-BREAK SPACE, U+2007 FIGURE SPACE, U+2009 THIN SPACE, U+200B ZERO
 /// WIDTH SPACE, U+2011 NON-BREAKING HYPHEN, U+2012 FIGURE DASH, U+2013 EN
-/// DASH, U+202F NARROW NO-BREAK SPACE and U+2060 WORD JOINER. These are
-/// what word processors, locales (U+202F groups digits in French) and
-/// copy-paste put between digit groups (Unicode 15, General Punctuation
-/// block, U+2000-U+206F).
+/// DASH, U+202F NARROW NO-BREAK SPACE and U+2060 WORD JOINER (Unicode 15,
+/// General Punctuation block, U+2000-U+206F), U+3000 IDEOGRAPHIC SPACE and
+/// U+FF0D FULLWIDTH HYPHEN-MINUS. These are what word processors, locales
+/// (U+202F groups digits in French), East Asian input methods and
+/// copy-paste put between digit groups.
 #[must_use]
 pub fn unicode_separator_len(s: &[u8]) -> usize {
     match s {
         [0xC2, 0xA0, ..] => 2,
         [0xE2, 0x80, 0x87 | 0x89 | 0x8B | 0x91 | 0x92 | 0x93 | 0xAF, ..]
-        | [0xE2, 0x81, 0xA0, ..] => 3,
+        | [0xE2, 0x81, 0xA0, ..]
+        | [0xE3, 0x80, 0x80, ..]
+        | [0xEF, 0xBC, 0x8D, ..] => 3,
         _ => 0,
     }
 }
@@ -130,7 +133,28 @@ pub fn html_separator_len(s: &[u8]) -> usize {
         .map_or(0, |r| r.len())
 }
 
-/// Collect the ASCII digits of `candidate` into `out` and return them.
+/// The digit `c[i..]` starts with, as an ASCII digit, and its length: an
+/// ASCII digit (1 byte) or a FULLWIDTH DIGIT U+FF10-U+FF19 (`EF BC 90`-`99`,
+/// 3 bytes), which East Asian input methods type in full-width mode
+/// (Unicode 15, Halfwidth and Fullwidth Forms block).
+#[inline]
+fn digit_at(c: &[u8], i: usize) -> Option<(u8, usize)> {
+    match c.get(i..)? {
+        [d @ b'0'..=b'9', ..] => Some((*d, 1)),
+        [0xEF, 0xBC, f @ 0x90..=0x99, ..] => Some((b'0' + (f - 0x90), 3)),
+        _ => None,
+    }
+}
+
+/// How many digits a digit group (see [`digit_groups`]) holds: its bytes,
+/// with each full-width digit counted once.
+#[must_use]
+pub fn group_digits(group: &[u8]) -> usize {
+    group.len() - 2 * group.iter().filter(|&&b| b == 0xEF).count()
+}
+
+/// Collect the digits of `candidate` into `out`, as ASCII, and return them
+/// (full-width digits count as their ASCII digits).
 ///
 /// Separators (see [`separator_len`]) are skipped wherever they appear.
 /// Returns `None` if any other byte appears or if there are more digits
@@ -140,11 +164,11 @@ pub fn digits<'a>(candidate: &[u8], out: &'a mut [u8; 40]) -> Option<&'a [u8]> {
     let mut n = 0usize;
     let mut i = 0;
     while i < candidate.len() {
-        if candidate[i].is_ascii_digit() {
+        if let Some((d, len)) = digit_at(candidate, i) {
             // `get_mut` turns "too many digits" into None instead of a panic.
-            *out.get_mut(n)? = candidate[i];
+            *out.get_mut(n)? = d;
             n += 1;
-            i += 1;
+            i += len;
             continue;
         }
         match separator_len(candidate, i) {
@@ -177,10 +201,10 @@ impl Iterator for DigitGroups<'_> {
     fn next(&mut self) -> Option<(usize, usize)> {
         let c = self.candidate;
         while self.i < c.len() {
-            if c[self.i].is_ascii_digit() {
+            if digit_at(c, self.i).is_some() {
                 let start = self.i;
-                while c.get(self.i).is_some_and(u8::is_ascii_digit) {
-                    self.i += 1;
+                while let Some((_, len)) = digit_at(c, self.i) {
+                    self.i += len;
                 }
                 return Some((start, self.i));
             }
@@ -783,6 +807,23 @@ mod tests {
         ] {
             assert_eq!(separator_len(r, 0), n, "{:?}", String::from_utf8_lossy(r));
         }
+    }
+
+    #[test]
+    fn full_width_digits_read_as_digits() {
+        let mut buf = [0u8; 40];
+        assert_eq!(
+            digits("４１１１　1111－１１１１ 1111".as_bytes(), &mut buf),
+            Some(&b"4111111111111111"[..])
+        );
+        let g: Vec<(usize, usize)> = digit_groups("１２a3４".as_bytes()).collect();
+        assert_eq!(g, [(0, 6), (7, 11)]);
+        assert_eq!(group_digits("１2３".as_bytes()), 3);
+        assert!(card("４１１１１１１１１１１１１１１１".as_bytes()));
+        assert!(!card("４１１１１１１１１１１１１１１２".as_bytes()));
+        // Other Fullwidth Forms are neither digits nor separators.
+        assert_eq!(digits("１２Ａ".as_bytes(), &mut buf), None);
+        assert_eq!(digits("１\u{ff0b}２".as_bytes(), &mut buf), None);
     }
 
     #[test]

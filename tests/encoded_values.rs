@@ -285,6 +285,42 @@ fn card_split_over_sse_data_lines() {
     }
 }
 
+/// Full-width digits (U+FF10-U+FF19), as East Asian input methods type
+/// them: a card is a card, masked one character per digit; full-width and
+/// ideographic separators stay readable.
+#[test]
+fn full_width_digits_are_card_digits() {
+    let ids = assert_everywhere(
+        "カード番号は４１１１　１１１１　１１１１　１１１１です",
+        "カード番号は****　****　****　１１１１です",
+    );
+    assert_eq!(ids, ["card.pan_fullwidth"]);
+    assert_everywhere(
+        "５５５５－５５５５－５５５５－４４４４",
+        "****－****－****－４４４４",
+    );
+    assert_everywhere("card ４１１１ 1111 1111 1111.", "card **** **** **** 1111.");
+    assert_everywhere("３７８２８２２４６３１０００５", "***********０００５");
+    for s in [
+        "注文番号４１１１１１１１１１１１１１１２",
+        "電話０３－１２３４－５６７８",
+        "２０２６年３月１４日 １２：３０",
+        "４１１１　１１１１　　１１１１　１１１１",
+    ] {
+        assert_eq!(assert_everywhere(s, s), Vec::<String>::new(), "{s:?}");
+    }
+    let (out, _) = redact_all(
+        matcher(),
+        Format::Json,
+        "{\"note\":\"\\uff14１１１１１１１１１１１１１１１\"}".as_bytes(),
+    )
+    .expect("scan");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "{\"note\":\"************１１１１\"}"
+    );
+}
+
 /// Near misses written the same ways: nothing a card or SSN rule covers.
 #[test]
 fn encoded_lookalikes_stay_readable() {
