@@ -1250,7 +1250,7 @@ fn compile_rule(
     let after = context.as_ref().map_or(0, |c| c.after);
     let gate = match &spec.context {
         Some(c) if !c.words.is_empty() && t.words.is_empty() => Some(WordGate {
-            words: c.words.clone(),
+            words: word_spellings(&c.words),
             bit: 0,
             lo: t.back + c.before,
             hi: maxlen + c.after,
@@ -1288,6 +1288,25 @@ fn compile_rule(
     })
 }
 
+/// Every spelling a context word is searched in: as written and, for a
+/// word of several, with the spaces written as in keys, URLs and form
+/// bodies: `+`, `_`, `-`, `%20`, or nothing (`social_security_number`,
+/// `account%20number`, `accountNumber`; session 12 leak review). The gate
+/// and the context check use the same list.
+fn word_spellings(words: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for w in words {
+        out.push(w.clone());
+        if w.contains(' ') {
+            for sep in ["+", "_", "-", "%20", ""] {
+                out.push(w.replace(' ', sep));
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
 fn compile_context(c: &ContextSpec) -> Result<Context, String> {
     if c.words.is_empty() && c.deny.is_empty() {
         return Err("context needs `words` or `deny`".into());
@@ -1301,12 +1320,12 @@ fn compile_context(c: &ContextSpec) -> Result<Context, String> {
         words: if c.words.is_empty() {
             None
         } else {
-            Some(ascii_ci_ac(&c.words)?)
+            Some(ascii_ci_ac(&word_spellings(&c.words))?)
         },
         deny: if c.deny.is_empty() {
             None
         } else {
-            Some(ascii_ci_ac(&c.deny)?)
+            Some(ascii_ci_ac(&word_spellings(&c.deny))?)
         },
         before: c.before,
         after: c.after,

@@ -84,7 +84,7 @@ struct Sse {
     undecided: bool,
     /// Probing the current line: its first bytes are held in `pre`.
     probing: bool,
-    pre: [u8; 7],
+    pre: [u8; PROBE_MAX],
     pre_len: usize,
     /// Bytes handed to either scanner so far (a stream offset).
     pos: u64,
@@ -105,16 +105,25 @@ enum Probe {
     Other,
 }
 
+/// Most bytes of a line's start held by the SSE probe: `data:` and the
+/// spaces or tabs after it.
+const PROBE_MAX: usize = 16;
+
+/// `data:`, then spaces or tabs (the client strips one space; a JSON reader
+/// skips the rest), then `{` or `[`.
 fn probe(pre: &[u8]) -> Probe {
     const DATA: &[u8] = b"data:";
     let n = pre.len().min(DATA.len());
     if pre[..n] != DATA[..n] {
         return Probe::Other;
     }
-    match pre.get(5..) {
-        None | Some([]) | Some([b' ']) => Probe::More,
-        Some([b'{' | b'[', ..]) | Some([b' ', b'{' | b'[', ..]) => Probe::Json,
-        Some(_) => Probe::Text,
+    let Some(rest) = pre.get(DATA.len()..) else {
+        return Probe::More;
+    };
+    match rest.iter().position(|&b| b != b' ' && b != b'\t') {
+        None if pre.len() < PROBE_MAX => Probe::More,
+        Some(i) if matches!(rest[i], b'{' | b'[') => Probe::Json,
+        _ => Probe::Text,
     }
 }
 
@@ -178,7 +187,7 @@ impl Redactor {
                 in_json: false,
                 undecided: true,
                 probing: true,
-                pre: [0; 7],
+                pre: [0; PROBE_MAX],
                 pre_len: 0,
                 pos: 0,
                 shift: 0,
@@ -196,7 +205,8 @@ impl Redactor {
     /// may be JSON: if its first byte other than whitespace is `{` or `[`,
     /// it gets the JSON scanner (a sequence of documents allowed), so field
     /// rules apply to JSON served as `text/plain`; otherwise, or when over
-    /// [`SNIFF_LIMIT`] bytes of whitespace come first, the text scanner.
+    /// (after a byte-order mark and whitespace; past [`SNIFF_LIMIT`] bytes of
+    /// them, JSON), the text scanner.
     /// Data that turns out not to be JSON is scanned as text from there on,
     /// as in any JSON body.
     pub fn sniffing(matcher: Arc<Matcher>) -> Redactor {
@@ -258,15 +268,21 @@ impl Redactor {
         let m = &*self.matcher;
         match &mut self.inner {
             Inner::Sniff(ws) => {
-                let first = chunk
-                    .iter()
-                    .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-                if first.is_none() && ws.len() + chunk.len() <= SNIFF_LIMIT {
+                // Whitespace, and a UTF-8 byte-order mark at the very start
+                // (a JSON reader skips both).
+                const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+                let held = ws.len();
+                let first = chunk.iter().enumerate().position(|(i, &b)| {
+                    let at = held + i;
+                    !(matches!(b, b' ' | b'\t' | b'\n' | b'\r') || (at < 3 && b == BOM[at]))
+                });
+                if first.is_none() && held + chunk.len() <= SNIFF_LIMIT {
                     ws.extend_from_slice(chunk);
                     return Ok(());
                 }
-                let json = first.is_some_and(|i| matches!(chunk[i], b'{' | b'['))
-                    && ws.len() + first.unwrap_or(0) <= SNIFF_LIMIT;
+                // Past the limit, JSON: it turns to text at the first byte
+                // that is not JSON, so text loses nothing.
+                let json = first.is_none_or(|i| matches!(chunk[i], b'{' | b'['));
                 let held = std::mem::take(ws);
                 self.inner = if json {
                     Inner::Json(Box::new(JsonScanner::new(m, true)))

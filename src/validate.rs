@@ -96,10 +96,12 @@ pub fn line_break_len(s: &[u8]) -> usize {
     }
 }
 
-/// Length of the UTF-8 space or dash that `s` starts with, or 0: U+00A0
-/// NO-BREAK SPACE, U+2007 FIGURE SPACE, U+2009 THIN SPACE, U+200B ZERO
-/// WIDTH SPACE, U+2011 NON-BREAKING HYPHEN, U+2012 FIGURE DASH, U+2013 EN
-/// DASH, U+202F NARROW NO-BREAK SPACE and U+2060 WORD JOINER (Unicode 15,
+/// Length of the UTF-8 space, dash or invisible character that `s` starts
+/// with, or 0: U+00A0 NO-BREAK SPACE, U+00AD SOFT HYPHEN, U+2007 FIGURE
+/// SPACE, U+2009 THIN SPACE, U+200B-U+200F (zero-width space, non-joiner
+/// and joiner, left-to-right and right-to-left marks), U+2010 HYPHEN, U+2011
+/// NON-BREAKING HYPHEN, U+2012 FIGURE DASH, U+2013 EN DASH, U+FEFF ZERO
+/// WIDTH NO-BREAK SPACE, U+202F NARROW NO-BREAK SPACE and U+2060 WORD JOINER (Unicode 15,
 /// General Punctuation block, U+2000-U+206F), U+3000 IDEOGRAPHIC SPACE and
 /// U+FF0D FULLWIDTH HYPHEN-MINUS. These are what word processors, locales
 /// (U+202F groups digits in French), East Asian input methods and
@@ -107,26 +109,29 @@ pub fn line_break_len(s: &[u8]) -> usize {
 #[must_use]
 pub fn unicode_separator_len(s: &[u8]) -> usize {
     match s {
-        [0xC2, 0xA0, ..] => 2,
-        [0xE2, 0x80, 0x87 | 0x89 | 0x8B | 0x91 | 0x92 | 0x93 | 0xAF, ..]
+        [0xC2, 0xA0 | 0xAD, ..] => 2,
+        [0xE2, 0x80, 0x87 | 0x89 | 0x8B..=0x93 | 0xAF, ..]
         | [0xE2, 0x81, 0xA0, ..]
         | [0xE3, 0x80, 0x80, ..]
-        | [0xEF, 0xBC, 0x8D, ..] => 3,
+        | [0xEF, 0xBC, 0x8D, ..]
+        | [0xEF, 0xBB, 0xBF, ..] => 3,
         _ => 0,
     }
 }
 
-/// Length of the HTML character reference of a space, no-break space or
-/// hyphen-minus that `s` starts with, or 0: `&nbsp;`, `&#32;`, `&#160;`,
-/// `&#45;`, `&#x20;`, `&#xA0;`, `&#x2D;`, in any ASCII case (a browser that
+/// Length of the HTML character reference of a space, no-break space,
+/// hyphen-minus or soft hyphen that `s` starts with, or 0: `&nbsp;`,
+/// `&shy;`, `&#32;`, `&#160;`, `&#45;`, `&#173;`, `&#x20;`, `&#xA0;`,
+/// `&#x2D;`, `&#xAD;`, in any ASCII case (a browser that
 /// does not decode `&NBSP;` still shows the digits around it). Chat
 /// transcripts rendered as HTML put these between digit groups (HTML Living
 /// Standard, 13.5 "Named character references"; the numeric ones are the
 /// code points U+0020, U+00A0, U+002D).
 #[must_use]
 pub fn html_separator_len(s: &[u8]) -> usize {
-    const REFS: [&[u8]; 7] = [
-        b"&nbsp;", b"&#32;", b"&#45;", b"&#160;", b"&#x20;", b"&#xa0;", b"&#x2d;",
+    const REFS: [&[u8]; 10] = [
+        b"&nbsp;", b"&shy;", b"&#32;", b"&#45;", b"&#160;", b"&#173;", b"&#x20;", b"&#xa0;",
+        b"&#x2d;", b"&#xad;",
     ];
     REFS.iter()
         .find(|r| s.get(..r.len()).is_some_and(|p| p.eq_ignore_ascii_case(r)))

@@ -321,6 +321,81 @@ fn full_width_digits_are_card_digits() {
     );
 }
 
+/// Invisible characters between groups render as nothing: the card reads
+/// whole on screen. Soft hyphen, zero-width non-joiner and joiner,
+/// direction marks, U+FEFF, `&shy;`.
+#[test]
+fn invisible_characters_separate_groups() {
+    for (sep, n) in [
+        ("\u{ad}", 2),
+        ("\u{200c}", 3),
+        ("\u{200d}", 3),
+        ("\u{200e}", 3),
+        ("\u{200f}", 3),
+        ("\u{feff}", 3),
+        ("&shy;", 5),
+        ("&#173;", 6),
+    ] {
+        assert_eq!(sep.len(), n);
+        let input = format!("card {}", ["4111", "1111", "1111", "1111"].join(sep));
+        let want = format!("card {}", ["****", "****", "****", "1111"].join(sep));
+        let ids = assert_everywhere(&input, &want);
+        assert_eq!(ids, ["card.pan"], "{sep:?}");
+    }
+}
+
+/// Pattern and validator read the same separators and digits: U+2010 with
+/// full-width digits, U+3000 and U+FF0D with ASCII digits, a card that
+/// starts in ASCII and goes on in full width.
+#[test]
+fn card_separators_agree_between_pattern_and_validator() {
+    assert_everywhere(
+        "４１１１‐１１１１‐１１１１‐１１１１",
+        "****‐****‐****‐１１１１",
+    );
+    assert_everywhere(
+        "４１１１.１１１１.１１１１.１１１１",
+        "****.****.****.１１１１",
+    );
+    assert_everywhere(
+        "4111\u{3000}1111－1111\u{2010}1111",
+        "****\u{3000}****－****\u{2010}1111",
+    );
+    assert_everywhere("4111 １１１１ １１１１ １１１１", "**** **** **** １１１１");
+}
+
+/// Context words of several words written as in keys, URLs and forms.
+#[test]
+fn multi_word_context_in_key_and_url_spellings() {
+    for (input, want) in [
+        (
+            "social+security+number=219456789",
+            "social+security+number=*********",
+        ),
+        (
+            "social_security_number=219456789",
+            "social_security_number=*********",
+        ),
+        (
+            "social%20security%20number%3D219456789",
+            "social%20security%20number%3D*********",
+        ),
+        ("taxpayer%20id%3A219456789", "taxpayer%20id%3A*********"),
+        ("account_number=12345678", "account_number=****5678"),
+        ("accountNumber=12345678", "accountNumber=****5678"),
+        ("account%20number%3D12345678", "account%20number%3D****5678"),
+    ] {
+        assert_everywhere(input, want);
+    }
+    for s in [
+        "order_number=219456789 x",
+        "account_numbers 12",
+        "socialsecurityx=219456789",
+    ] {
+        assert_eq!(assert_everywhere(s, s), Vec::<String>::new(), "{s:?}");
+    }
+}
+
 /// Near misses written the same ways: nothing a card or SSN rule covers.
 #[test]
 fn encoded_lookalikes_stay_readable() {

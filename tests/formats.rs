@@ -1339,11 +1339,19 @@ fn sniffed_plain_text_bodies() {
     }
     every("", "", false);
     every(" \n ", " \n ", false);
-    // Past the limit of leading whitespace, the body is text.
-    let long = format!(
-        "{}{{\"ssn\":\"219-45-6789\"}}",
-        " ".repeat(scrim::redactor::SNIFF_LIMIT + 1)
-    );
+    // Past the limit of leading whitespace the body is JSON, which turns
+    // to text at its first byte that is not JSON.
+    let pad = " ".repeat(scrim::redactor::SNIFF_LIMIT + 1);
+    let long = format!("{pad}{{\"ssn\":\"219-45-6789\"}}");
     let (out, _, json) = run(long.as_bytes(), &[]);
-    assert_eq!((out, json), (redact_str(Format::Text, &long), false));
+    assert_eq!((out, json), (format!("{pad}{{\"ssn\":\"[SSN]\"}}"), true));
+    let long_text = format!("{pad}ssn 219-45-6789");
+    let (out, _, _) = run(long_text.as_bytes(), &[]);
+    assert_eq!(out, format!("{pad}ssn ***-**-****"));
+    // A byte-order mark before the JSON (a JSON reader skips it).
+    every(
+        "\u{feff}{\"accountNumber\":\"12345678\"}",
+        "\u{feff}{\"accountNumber\":\"****5678\"}",
+        true,
+    );
 }

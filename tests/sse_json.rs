@@ -114,7 +114,9 @@ fn json_and_text_events_mix() {
     let want = concat!(
         ": keep-alive\n\n",
         "data: {\"iban\":\"**** **** **** **** **30 00\"}\n\n",
-        "data: card ************1111, {\"accountNumber\":\"12345678\"}\n\n",
+        // A text event: text rules only (the key's spelling of "account
+        // number" is a context word).
+        "data: card ************1111, {\"accountNumber\":\"****5678\"}\n\n",
         "data: [1, {\"account_number\": \"****5678\"}]\ndata: {\"n\":2}\n\n",
         "retry: 1000\n\n",
     );
@@ -125,6 +127,7 @@ fn json_and_text_events_mix() {
         [
             ("field.iban", "\"DE89 3704 0044 0532 0130 00\""),
             ("card.pan", "4111111111111111"),
+            ("bank.account", "12345678"),
             ("field.account", "12345678}"),
         ]
     );
@@ -154,4 +157,15 @@ fn broken_json_event_data_is_scanned_as_text() {
     let (out, _) = sse(input.as_bytes(), &[]);
     assert_eq!(out, want);
     assert_sse(input, want);
+}
+
+/// More than one space, or a tab, after `data:`: the client strips one
+/// space and a JSON reader skips the rest, so the data is still JSON.
+#[test]
+fn json_after_several_spaces_or_a_tab() {
+    let input = "data:  {\"accountNumber\":\"12345678\"}\n\ndata:\t[{\"ssn\":\"219456789\"}]\n\n";
+    let want = "data:  {\"accountNumber\":\"****5678\"}\n\ndata:\t[{\"ssn\":\"[SSN]\"}]\n\n";
+    let ev = assert_sse(input, want);
+    let ids: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(ids, ["field.account", "field.ssn"]);
 }
