@@ -130,7 +130,20 @@ fn normalise(value: &[u8], norm: &mut [u8; 256]) -> (usize, bool) {
             None => overflow = true,
         }
     });
-    (n, overflow)
+    // Full-width digits (`EF BC 90`-`99`) as their ASCII digits, so a
+    // number gets one token and fingerprint however its digits are typed.
+    let (mut r, mut w) = (0, 0);
+    while r < n {
+        if let [0xEF, 0xBC, f @ 0x90..=0x99, ..] = norm[r..n] {
+            norm[w] = b'0' + (f - 0x90);
+            r += 3;
+        } else {
+            norm[w] = norm[r];
+            r += 1;
+        }
+        w += 1;
+    }
+    (w, overflow)
 }
 
 impl Action {
@@ -297,6 +310,19 @@ mod tests {
         // A value cut inside the escape (an overlap's tail) masks it.
         assert_eq!(masked("2012345", 4), "***2345");
         assert_eq!(masked("12%2", 0), "**%*");
+    }
+
+    #[test]
+    fn token_reads_full_width_digits_as_ascii() {
+        let k = TokenKey::new(vec![1; 32]).unwrap();
+        assert_eq!(
+            fingerprint("４１１１　１１１１－１１１１ １１１１".as_bytes(), &k),
+            fingerprint(b"4111111111111111", &k)
+        );
+        assert_ne!(
+            fingerprint("４１１１１１１１１１１１１１１２".as_bytes(), &k),
+            fingerprint(b"4111111111111111", &k)
+        );
     }
 
     #[test]
