@@ -23,6 +23,9 @@ pub const MAX_NUMBER: usize = 256;
 pub const MAX_FIELD_VALUE: usize = 1024;
 /// Bytes of preceding strings kept as context for the next value.
 const RECENT: usize = 48;
+/// Capacity of the buffer of recent bytes: older ones are dropped when it
+/// fills (rarely: each drop moves [`RECENT`] bytes).
+const RECENT_CAP: usize = 8 * RECENT;
 /// Longest key remembered for field rules and context.
 const MAX_KEY: usize = 128;
 
@@ -79,6 +82,8 @@ pub struct JsonScanner {
     esc: Esc,
     key: Vec<u8>,
     norm_key: Vec<u8>,
+    /// Field lookups of recent keys (see [`KeyMemo`]).
+    key_memo: KeyMemo,
     /// Field rule in force and the stack depth where it started.
     forced: Option<(RuleRef, usize)>,
     /// Field rule for the value being read.
@@ -160,16 +165,46 @@ impl std::fmt::Debug for JsonScanner {
 }
 
 /// Length of the prefix of `s` with no byte that ends or escapes a JSON
-/// string (`"`, `\\`, control bytes). (A 16-byte block test was slower:
-/// most strings are shorter than a block.)
+/// string (`"`, `\\`, control bytes). Eight bytes at a time while eight
+/// remain (an exact test: no carry crosses a byte), then byte by byte.
 #[inline]
 fn plain_run(s: &[u8]) -> usize {
-    s.iter()
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The top bit of each zero byte of `y`.
+    let zero = |y: u64| !(((y & LOW7) + LOW7) | y | LOW7);
+    let mut i = 0;
+    while let Some(w) = s.get(i..i + 8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let w = u64::from_le_bytes(b);
+        // Below 0x20: top bit clear and the low seven bits plus 0x60 below
+        // 0x80.
+        let ctl = !((w & LOW7) + 0x60 * LO) & !w & HI;
+        let t = zero(w ^ (u64::from(b'"') * LO)) | zero(w ^ (u64::from(b'\\') * LO)) | ctl;
+        if t != 0 {
+            return i + (t.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + s[i..]
+        .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .unwrap_or(s.len())
+        .unwrap_or(s.len() - i)
 }
 
+/// Writes `src` as JSON string content (without quotes). Nothing to do
+/// for an empty `src`, which is common (a string copied through, a key
+/// whose segment never began): that test is inlined.
+#[inline]
 fn escape_into(src: &[u8], out: &mut Vec<u8>) {
+    if !src.is_empty() {
+        escape_nonempty(src, out);
+    }
+}
+
+fn escape_nonempty(src: &[u8], out: &mut Vec<u8>) {
     let plain = plain_run(src);
     out.extend_from_slice(&src[..plain]);
     let src = &src[plain..];
@@ -313,6 +348,7 @@ impl JsonScanner {
             esc: Esc::None,
             key: Vec::with_capacity(MAX_KEY),
             norm_key: Vec::with_capacity(64),
+            key_memo: KeyMemo::new(),
             forced: None,
             field: None,
             value: Vec::with_capacity(64),
@@ -328,7 +364,7 @@ impl JsonScanner {
             seg_ended: false,
             seg_is_value: false,
             poison_esc: false,
-            recent: Vec::with_capacity(2 * RECENT),
+            recent: Vec::with_capacity(RECENT_CAP),
             words: WordTrail::new(m),
             num_words: WordTrail::new(m),
             fb_shift: 0,
@@ -485,7 +521,68 @@ impl JsonScanner {
                     }
                     i += n;
                     self.offset += n as u64;
+                    if chunk.get(i) == Some(&b'"') {
+                        // The closing quote (what `string_byte` does).
+                        self.end_string(m, out, events)?;
+                        i += 1;
+                        self.offset += 1;
+                    }
                     continue;
+                }
+            }
+            if self.tok == Tok::None && !self.num_pending && (!self.sse || self.frame == 0) {
+                // Fast path: whitespace, `:` and `,` between tokens are
+                // copied through in one run (what `byte` does with them),
+                // and a string's opening quote begins it.
+                let start = i;
+                while let Some(&b) = chunk.get(i) {
+                    match b {
+                        b' ' | b'\t' => {}
+                        b'\n' | b'\r' => {
+                            if self.sse {
+                                // SSE framing follows: `frame_step`.
+                                break;
+                            }
+                            if b == b'\n' && self.expect == Expect::LineEnd {
+                                self.expect = Expect::Value;
+                            }
+                        }
+                        b':' if self.expect == Expect::Colon => self.expect = Expect::Value,
+                        b',' if self.expect == Expect::CommaOrEnd => self.after_comma(),
+                        _ => break,
+                    }
+                    i += 1;
+                }
+                if i > start {
+                    out.extend_from_slice(&chunk[start..i]);
+                    self.offset += (i - start) as u64;
+                }
+                if chunk.get(i) == Some(&b'"') {
+                    match self.expect {
+                        Expect::Key | Expect::KeyOrEnd => {
+                            out.push(b'"');
+                            self.begin_key();
+                            i += 1;
+                            self.offset += 1;
+                            continue;
+                        }
+                        Expect::Value | Expect::ValueOrEnd
+                            if !(self.top_done
+                                && self.stack.is_empty()
+                                && !self.allow_sequence) =>
+                        {
+                            self.token_start = self.offset;
+                            out.push(b'"');
+                            self.begin_value_string();
+                            i += 1;
+                            self.offset += 1;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+                if i == chunk.len() {
+                    break;
                 }
             }
             let b = chunk[i];
@@ -878,7 +975,7 @@ impl JsonScanner {
         // Only the last RECENT bytes count (`seg_context`); older ones are
         // dropped once they fill the spare capacity, not on every string.
         let tail = &bytes[bytes.len().saturating_sub(RECENT)..];
-        if self.recent.len() + tail.len() > 2 * RECENT {
+        if self.recent.len() + tail.len() > RECENT_CAP {
             let cut = self.recent.len().saturating_sub(RECENT);
             self.recent.drain(..cut);
         }
@@ -922,7 +1019,9 @@ impl JsonScanner {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
-        self.note_recent(m, if key { b": " } else { b" " });
+        let sep: &[u8] = if key { b": " } else { b" " };
+        self.words.feed_blank(m, sep);
+        self.remember(sep);
         if key {
             // Keys are scanned as text too, then looked up for field rules.
             self.tok = Tok::Str { key: false };
@@ -932,11 +1031,19 @@ impl JsonScanner {
             escape_into(&self.scratch, out);
             self.scratch.clear();
             self.tok = Tok::None;
-            let ok = !self.key_overflow && normalize_key_into(&self.key, &mut self.norm_key);
-            self.field = if ok {
-                m.field_rule(&self.norm_key)
-            } else {
+            self.field = if self.key_overflow {
                 None
+            } else if let Some(rule) = self.key_memo.get(m, &self.key) {
+                rule
+            } else {
+                let ok = normalize_key_into(&self.key, &mut self.norm_key);
+                let rule = if ok {
+                    m.field_rule(&self.norm_key)
+                } else {
+                    None
+                };
+                self.key_memo.put(m, &self.key, rule);
+                rule
             };
             out.push(b'"');
             self.expect = Expect::Colon;
@@ -1240,13 +1347,7 @@ impl JsonScanner {
                     return Ok(false);
                 }
                 out.push(b);
-                self.tok = Tok::Str { key: true };
-                self.token_start = self.offset;
-                self.key.clear();
-                self.key_overflow = false;
-                // Keys are text too, scanned without context.
-                self.seg_pending = true;
-                self.seg_is_value = false;
+                self.begin_key();
                 Ok(true)
             }
             Expect::Colon => {
@@ -1260,18 +1361,36 @@ impl JsonScanner {
             Expect::CommaOrEnd => match b {
                 b',' => {
                     out.push(b);
-                    self.field = None;
-                    self.expect = if self.stack.last() == Some(&b'{') {
-                        Expect::Key
-                    } else {
-                        Expect::Value
-                    };
+                    self.after_comma();
                     Ok(true)
                 }
                 b'}' | b']' => Ok(self.close(b, out)),
                 _ => Ok(false),
             },
         }
+    }
+
+    /// State after a `,` that follows a value in a container.
+    #[inline]
+    fn after_comma(&mut self) {
+        self.field = None;
+        self.expect = if self.stack.last() == Some(&b'{') {
+            Expect::Key
+        } else {
+            Expect::Value
+        };
+    }
+
+    /// State after the opening quote of a key.
+    #[inline]
+    fn begin_key(&mut self) {
+        self.tok = Tok::Str { key: true };
+        self.token_start = self.offset;
+        self.key.clear();
+        self.key_overflow = false;
+        // Keys are text too, scanned without context.
+        self.seg_pending = true;
+        self.seg_is_value = false;
     }
 
     fn close(&mut self, b: u8, out: &mut Vec<u8>) -> bool {
@@ -1416,6 +1535,70 @@ impl JsonScanner {
     }
 }
 
+/// The field rule (or none) of a few recently seen raw keys, so that a key
+/// that recurs (most do) is not normalized and hashed again. Direct-mapped
+/// by length and edge bytes; keys up to [`KeyMemo::LEN`] bytes; valid for
+/// one matcher (by id).
+struct KeyMemo {
+    matcher: u64,
+    len: [u8; KeyMemo::SLOTS],
+    keys: [[u8; KeyMemo::LEN]; KeyMemo::SLOTS],
+    rules: [Option<RuleRef>; KeyMemo::SLOTS],
+}
+
+impl KeyMemo {
+    const SLOTS: usize = 64;
+    const LEN: usize = 32;
+    /// `len` of an empty slot.
+    const EMPTY: u8 = u8::MAX;
+
+    fn new() -> KeyMemo {
+        KeyMemo {
+            matcher: 0,
+            len: [KeyMemo::EMPTY; KeyMemo::SLOTS],
+            keys: [[0; KeyMemo::LEN]; KeyMemo::SLOTS],
+            rules: [None; KeyMemo::SLOTS],
+        }
+    }
+
+    #[inline]
+    fn slot(key: &[u8]) -> usize {
+        let (first, last) = match key {
+            [] => (0, 0),
+            [f, .., l] => (*f, *l),
+            [f] => (*f, *f),
+        };
+        let h = (u32::from(first) | u32::from(last) << 8 | (key.len() as u32) << 16)
+            .wrapping_mul(0x9E37_79B1);
+        (h >> 26) as usize
+    }
+
+    /// The memoized field lookup of `key`, if any.
+    #[inline]
+    fn get(&self, m: &Matcher, key: &[u8]) -> Option<Option<RuleRef>> {
+        if key.len() > KeyMemo::LEN || self.matcher != m.id {
+            return None;
+        }
+        let k = KeyMemo::slot(key);
+        (usize::from(self.len[k]) == key.len() && self.keys[k][..key.len()] == *key)
+            .then_some(self.rules[k])
+    }
+
+    fn put(&mut self, m: &Matcher, key: &[u8], rule: Option<RuleRef>) {
+        if key.len() > KeyMemo::LEN {
+            return;
+        }
+        if self.matcher != m.id {
+            *self = KeyMemo::new();
+            self.matcher = m.id;
+        }
+        let k = KeyMemo::slot(key);
+        self.len[k] = key.len() as u8;
+        self.keys[k][..key.len()].copy_from_slice(key);
+        self.rules[k] = rule;
+    }
+}
+
 fn normalize_key_into(key: &[u8], out: &mut Vec<u8>) -> bool {
     crate::matcher::normalize_key(key, out)
 }
@@ -1494,6 +1677,27 @@ mod tests {
         assert_eq!(out, b"-0.025");
         assert!(!expand_exponent(b"1e400", &mut out));
         assert!(!expand_exponent(b"12", &mut out));
+    }
+
+    #[test]
+    fn plain_run_is_the_first_special_byte() {
+        let naive = |s: &[u8]| {
+            s.iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(s.len())
+        };
+        for special in 0..=255u8 {
+            for len in 0..20 {
+                for at in 0..=len {
+                    let mut s = vec![b'a'; len];
+                    s.extend_from_slice(&[0x7f, 0x80, 0xff, 0x20, 0x21, 0x5b, 0x5d]);
+                    if at < len {
+                        s[at] = special;
+                    }
+                    assert_eq!(plain_run(&s), naive(&s), "{special:#x} at {at} of {len}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -546,13 +546,13 @@ pub(crate) struct GatePre {
 pub(crate) struct WordDfa {
     classes: [u8; 256],
     stride: usize,
-    trans: Vec<u16>,
     start: u16,
     first_match: u16,
     ends: Vec<(u16, u32, u32)>,
     ctx_ends: Vec<(u64, u16)>,
-    /// `trans` with every target premultiplied by `stride` (what
-    /// [`WordDfa::find_all`] steps through).
+    /// The transitions, `stride` per state, each target premultiplied by
+    /// `stride` (what [`WordDfa::find_all`] and [`WordDfa::step`] step
+    /// through): a state is its row's offset.
     trans_pm: Vec<u32>,
     /// Per word-end state (as `ends`): the range of `kw_ends` that lists
     /// every trigger word ending there as (index in
@@ -687,11 +687,11 @@ impl WordDfa {
             .iter()
             .map(|&t| u32::from(t) * stride as u32)
             .collect();
+        let start = new_id[0];
         Some(WordDfa {
             classes,
             stride,
-            trans,
-            start: new_id[0],
+            start,
             first_match,
             ends,
             ctx_ends,
@@ -755,31 +755,95 @@ impl WordDfa {
         }
     }
 
-    pub(crate) fn start(&self) -> u16 {
-        self.start
+    /// The start state. States are carried premultiplied by the stride
+    /// (the offset of their row in `trans_pm`).
+    pub(crate) fn start(&self) -> u32 {
+        u32::from(self.start) * self.stride as u32
     }
 
-    /// Steps through `bytes` from state `s`, which has read `pos` bytes;
-    /// at every word end, `found(what ends, end position)`. Returns the
-    /// new state.
+    /// The state after `bytes` from state `s` (as [`WordDfa::start`]) if no
+    /// word ends in them, else `None`.
     #[inline]
+    pub(crate) fn run_quiet(&self, mut s: u32, bytes: &[u8]) -> Option<u32> {
+        let first = u32::from(self.first_match) * self.stride as u32;
+        for &b in bytes {
+            s = self.trans_pm[s as usize + usize::from(self.classes[usize::from(b)])];
+            if s >= first {
+                return None;
+            }
+        }
+        Some(s)
+    }
+
+    /// One transition (states as [`WordDfa::start`]).
+    #[inline(always)]
+    pub(crate) fn step(&self, s: u32, b: u8) -> u32 {
+        self.trans_pm[s as usize + usize::from(self.classes[usize::from(b)])]
+    }
+
+    /// Steps from state `s` over `bytes[at..]` while no word ends: returns
+    /// the last state before a word end and the position of the byte that
+    /// leads to it, or the final state and `bytes.len()`. Four bytes a
+    /// round, one test for the four.
+    #[inline(always)]
+    pub(crate) fn run_quiet_prefix(&self, mut s: u32, bytes: &[u8], mut at: usize) -> (u32, usize) {
+        let first = u32::from(self.first_match) * self.stride as u32;
+        while let Some(c) = bytes.get(at..at + 4) {
+            let s0 = self.step(s, c[0]);
+            let s1 = self.step(s0, c[1]);
+            let s2 = self.step(s1, c[2]);
+            let s3 = self.step(s2, c[3]);
+            if s0.max(s1).max(s2.max(s3)) >= first {
+                break;
+            }
+            s = s3;
+            at += 4;
+        }
+        while let Some(&b) = bytes.get(at) {
+            let n = self.step(s, b);
+            if n >= first {
+                break;
+            }
+            s = n;
+            at += 1;
+        }
+        (s, at)
+    }
+
+    /// What ends in word-end state `s` (`s` at least the first such).
+    pub(crate) fn ends_at(&self, s: u32) -> WordEnds<'_> {
+        let k = (s / self.stride as u32 - u32::from(self.first_match)) as usize;
+        let (keyword, from, to) = self.ends[k];
+        WordEnds {
+            keyword,
+            context: &self.ctx_ends[from as usize..to as usize],
+        }
+    }
+
+    /// Steps through `bytes` from state `s` (premultiplied, as
+    /// [`WordDfa::start`]), which has read `pos` bytes; at every word end,
+    /// `found(what ends, end position)`. Returns the new state. (The
+    /// steps of [`WordTrail::feed`](crate::scan::WordTrail), which records
+    /// the ends itself; the tests check them against Aho-Corasick.)
+    #[cfg(test)]
     pub(crate) fn run(
         &self,
-        mut s: u16,
+        mut s: u32,
         pos: u64,
         bytes: &[u8],
         mut found: impl FnMut(WordEnds<'_>, u64),
-    ) -> u16 {
-        for (i, &b) in bytes.iter().enumerate() {
-            let c = usize::from(self.classes[usize::from(b)]);
-            s = self.trans[usize::from(s) * self.stride + c];
-            if s >= self.first_match {
-                let (keyword, from, to) = self.ends[usize::from(s - self.first_match)];
-                let context = &self.ctx_ends[from as usize..to as usize];
-                found(WordEnds { keyword, context }, pos + i as u64 + 1);
+    ) -> u32 {
+        let mut at = 0;
+        loop {
+            // Stepped four bytes a round up to each word end (rare).
+            let (q, i) = self.run_quiet_prefix(s, bytes, at);
+            if i == bytes.len() {
+                return q;
             }
+            s = self.step(q, bytes[i]);
+            at = i + 1;
+            found(self.ends_at(s), pos + at as u64);
         }
-        s
     }
 }
 

@@ -68,7 +68,7 @@
 //! [`Matcher::window`] bytes plus one input slice of [`MAX_SLICE`] bytes.
 
 use crate::mask::Action;
-use crate::matcher::{Matcher, RuleRef, Window, WordGate};
+use crate::matcher::{Matcher, RuleRef, Window, WordDfa, WordGate};
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
@@ -370,10 +370,7 @@ pub(crate) fn may_match(
     };
     with_cache(m, |sc| {
         // A search error (the lazy DFA gave up) counts as a possible match.
-        let hit = |dfa: &DFA, cache: &mut Cache| {
-            dfa.try_search_fwd(cache, &Input::new(text).earliest(true))
-                .map_or(true, |hit| hit.is_some())
-        };
+        let hit = |dfa: &DFA, cache: &mut Cache| dfa_hits(dfa, cache, text);
         let Some(cache) = sc.precheck.as_mut() else {
             return true;
         };
@@ -402,18 +399,55 @@ pub(crate) fn may_match(
     })
 }
 
+/// Whether the unanchored lazy DFA `dfa` (no look-around) matches
+/// somewhere in `text`, or gave up (which counts as a match): the earliest
+/// search, stepped here rather than by `try_search_fwd` (most texts are a
+/// few bytes, so its setup dominated), the states that are no match taking
+/// one table lookup each.
+#[inline]
+fn dfa_hits(dfa: &DFA, cache: &mut Cache, text: &[u8]) -> bool {
+    let Ok(mut sid) = dfa.start_state_forward(cache, &Input::new(text)) else {
+        return true;
+    };
+    let mut at = 0;
+    while at < text.len() {
+        if !sid.is_tagged() {
+            (sid, at) = untagged_run(dfa, cache, sid, text, at);
+            if at == text.len() {
+                break;
+            }
+        }
+        sid = match dfa.next_state(cache, sid, text[at]) {
+            Ok(s) => s,
+            Err(_) => return true,
+        };
+        if sid.is_match() || sid.is_quit() {
+            return true;
+        }
+        if sid.is_dead() {
+            return false;
+        }
+        at += 1;
+    }
+    dfa.next_eoi_state(cache, sid)
+        .map_or(true, |s| s.is_match() || s.is_quit())
+}
+
 /// Trigger words and context words over a stream of text pieces, for
 /// [`may_match`]: one pass of [`Matcher::words_dfa`] whose state carries
 /// across pieces, so text that is context for several later pieces is read
 /// once. Positions count the bytes fed.
 #[derive(Debug, Clone)]
 pub(crate) struct WordTrail {
-    state: u16,
+    /// The words DFA's state (premultiplied, see [`WordDfa::start`]).
+    state: u32,
     pos: u64,
     /// One more than the latest start of a trigger word seen (0: none).
     keyword: u64,
     /// The same per gated rule (by context bit), for its context words.
     context: [u64; 64],
+    /// The greatest of `context`.
+    context_max: u64,
 }
 
 impl WordTrail {
@@ -423,6 +457,7 @@ impl WordTrail {
             pos: 0,
             keyword: 0,
             context: [0; 64],
+            context_max: 0,
         }
     }
 
@@ -437,26 +472,66 @@ impl WordTrail {
     }
 
     /// Reads the next piece of the stream.
+    #[inline]
     pub(crate) fn feed(&mut self, m: &Matcher, bytes: &[u8]) {
         if let Some(d) = &m.words_dfa {
-            let (kw, ctx) = (&mut self.keyword, &mut self.context);
-            self.state = d.run(self.state, self.pos, bytes, |ends, end| {
-                // One more than the start: end - len + 1.
-                if ends.keyword != 0 {
-                    *kw = (*kw).max(end + 1 - u64::from(ends.keyword));
+            // Stepped inline up to each word end (rare), which is recorded
+            // out of line. (The same steps as `WordDfa::run`.)
+            let mut s = self.state;
+            let mut at = 0;
+            loop {
+                let (q, i) = d.run_quiet_prefix(s, bytes, at);
+                if i == bytes.len() {
+                    s = q;
+                    break;
                 }
-                for &(bits, len) in ends.context {
-                    let start1 = end + 1 - u64::from(len);
-                    let mut bits = bits;
-                    while bits != 0 {
-                        let b = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        ctx[b] = ctx[b].max(start1);
-                    }
-                }
-            });
+                s = d.step(q, bytes[i]);
+                at = i + 1;
+                self.word_end(d, s, self.pos + at as u64);
+            }
+            self.state = s;
         }
         self.pos += bytes.len() as u64;
+    }
+
+    /// Records the words ending in word-end state `s`, at `end`.
+    #[inline(never)]
+    fn word_end(&mut self, d: &WordDfa, s: u32, end: u64) {
+        let ends = d.ends_at(s);
+        // One more than the start: end - len + 1.
+        if ends.keyword != 0 {
+            self.keyword = self.keyword.max(end + 1 - u64::from(ends.keyword));
+        }
+        for &(bits, len) in ends.context {
+            let start1 = end + 1 - u64::from(len);
+            if bits != 0 {
+                self.context_max = self.context_max.max(start1);
+            }
+            let mut bits = bits;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.context[b] = self.context[b].max(start1);
+            }
+        }
+    }
+
+    /// [`WordTrail::feed`] for a few bytes where most likely no word ends
+    /// (the separators between JSON strings): stepped inline, and fed
+    /// again the full way if a word does end.
+    #[inline]
+    pub(crate) fn feed_blank(&mut self, m: &Matcher, bytes: &[u8]) {
+        match m
+            .words_dfa
+            .as_ref()
+            .and_then(|d| d.run_quiet(self.state, bytes))
+        {
+            Some(s) => {
+                self.state = s;
+                self.pos += bytes.len() as u64;
+            }
+            None => self.feed(m, bytes),
+        }
     }
 
     /// Whether a trigger word lies wholly in the bytes fed from `from` on.
@@ -471,6 +546,10 @@ impl WordTrail {
     pub(crate) fn context_since(&self, m: &Matcher, from: u64, text: u64) -> u64 {
         if m.words_unknown() {
             return u64::MAX;
+        }
+        if self.context_max <= from {
+            // No context word at all since `from`.
+            return 0;
         }
         let mut bits = 0;
         for (b, (&c, g)) in self.context.iter().zip(&m.gate_pre).enumerate() {
