@@ -9,8 +9,10 @@
 //! and a masked number becomes a string or `null`. Output is valid JSON of
 //! the same shape; escapes are re-written in a canonical form.
 //!
-//! Anything that is not JSON switches the rest of the stream to text
-//! scanning ([`JsonScanner::malformed`]), so no byte passes unscanned.
+//! Anything that is not JSON switches the rest of the document to text
+//! scanning ([`JsonScanner::malformed`]), so no byte passes unscanned. In
+//! a sequence (NDJSON, sniffed text) the next line that starts with `{` or
+//! `[` starts a new document, scanned as JSON again.
 
 use crate::matcher::{Matcher, RuleRef};
 use crate::scan::{Redaction, ScanError, TextScanner, WordTrail};
@@ -130,7 +132,17 @@ pub struct JsonScanner {
     fb_shift: u64,
     scratch: Vec<u8>,
     decoded: [u8; 4],
-    malformed: bool,
+    /// The current document stopped being JSON: what follows is text.
+    broken: bool,
+    /// Some document of this stream was malformed (for metrics).
+    was_malformed: bool,
+    /// A sequence (NDJSON) that turned malformed goes back to JSON at the
+    /// next line that starts with `{` or `[`: the fallback text is at a
+    /// line start, after spaces or tabs only.
+    line_start: bool,
+    /// In JSON: the bytes read since the last line break are spaces or
+    /// tabs only (as of the end of the previous chunk).
+    json_line_start: bool,
     offset: u64,
     token_start: u64,
     allow_sequence: bool,
@@ -142,14 +154,18 @@ pub struct JsonScanner {
     /// SSE framing: 0 inside a line, `1 + k` after a line break and `k`
     /// bytes of `data:`, 6 after `data:` (an optional space may follow).
     frame: u8,
+    /// SSE: a line of the event that is not a `data:` line (a comment,
+    /// `id:`, `event:`) is being scanned as text, alone; JSON resumes after
+    /// it.
+    side_line: bool,
 }
 
 /// How a byte outside a string reads in an SSE event's data.
 enum Frame {
     /// A byte of `data:` (or its space) after a line break: whitespace.
     Part,
-    /// After a line break, anything but `data:` or another line break: the
-    /// event goes on with another field, which is not JSON.
+    /// After a line break, anything but `data:` or another line break: a
+    /// comment or another field, which is not part of the data.
     Broken,
     /// Anything else: JSON.
     Json,
@@ -159,7 +175,7 @@ impl std::fmt::Debug for JsonScanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JsonScanner")
             .field("depth", &self.stack.len())
-            .field("malformed", &self.malformed)
+            .field("malformed", &self.broken)
             .finish()
     }
 }
@@ -370,24 +386,40 @@ impl JsonScanner {
             fb_shift: 0,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
-            malformed: false,
+            broken: false,
+            was_malformed: false,
+            line_start: false,
+            json_line_start: true,
             offset: 0,
             token_start: 0,
             allow_sequence,
             top_done: false,
             sse: false,
             frame: 0,
+            side_line: false,
         }
     }
 
     /// Starts the next SSE event's data as a new document (a sequence of
-    /// values, as NDJSON). Input starts at a `data:` line; every line break
-    /// outside a string must be followed by `data:` (and an optional space)
-    /// or by another line break, and these bytes pass as whitespace, so the
-    /// framing is kept and what an SSE client joins is what was scanned.
+    /// values, as NDJSON). Input starts at a `data:` line; after each line
+    /// break outside a string, `data:` (and an optional space) passes as
+    /// whitespace, so the framing is kept and what an SSE client joins is
+    /// what was scanned; any other line (a comment, `id:`) is scanned as
+    /// text on its own, and is no part of the document.
     /// Offsets keep counting from the previous document. Reuses every
     /// buffer: no allocation per event once warm.
     pub fn restart_sse(&mut self, m: &Matcher) {
+        self.recent.clear();
+        self.reset_document(m);
+        self.allow_sequence = true;
+        self.sse = true;
+        self.frame = 1;
+        self.side_line = false;
+    }
+
+    /// Starts a new document at the current offset: every state but the
+    /// context in `recent` (its words are found again) and the framing.
+    fn reset_document(&mut self, m: &Matcher) {
         self.stack.clear();
         self.expect = Expect::Value;
         self.tok = Tok::None;
@@ -409,17 +441,18 @@ impl JsonScanner {
         self.seg_ended = false;
         self.seg_is_value = false;
         self.poison_esc = false;
-        self.recent.clear();
+        let keep = self.recent.len().saturating_sub(RECENT);
+        self.recent.drain(..keep);
         self.words.reset(m);
+        self.words.feed(m, &self.recent);
         self.num_words.reset(m);
         self.fb_shift = 0;
         self.scratch.clear();
-        self.malformed = false;
+        self.broken = false;
+        self.line_start = false;
+        self.json_line_start = true;
         self.token_start = self.offset;
-        self.allow_sequence = true;
         self.top_done = false;
-        self.sse = true;
-        self.frame = 1;
     }
 
     /// Bytes fed so far, over all documents (the next byte's offset).
@@ -456,9 +489,10 @@ impl JsonScanner {
         }
     }
 
-    /// Whether the input stopped being JSON (the rest was scanned as text).
+    /// Whether the input stopped being JSON somewhere (what followed was
+    /// scanned as text).
     pub fn malformed(&self) -> bool {
-        self.malformed
+        self.was_malformed
     }
 
     /// Bytes held back.
@@ -478,15 +512,154 @@ impl JsonScanner {
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
-        if self.malformed {
-            let rest = self.feed_poison(m, chunk, out, events);
-            let n = events.len();
-            self.text.feed(m, rest, out, events)?;
-            self.shift(events, n);
-            return Ok(());
+        // Each round either ends the chunk or moves past at least one byte
+        // (a document that turns malformed, or text that goes back to JSON
+        // at a line's `{`, which JSON then reads), so the loop ends.
+        let mut rest = chunk;
+        loop {
+            if self.broken {
+                match self.feed_malformed(m, rest, out, events)? {
+                    Some(at) => rest = &rest[at..],
+                    None => return Ok(()),
+                }
+            }
+            match self.feed_json(m, rest, out, events)? {
+                Some(at) => {
+                    // A `{` or `[` that starts a line, where the document
+                    // cannot go on, starts the next one: the broken one ends
+                    // here (as a line reader sees it).
+                    // No token is open there (a line break ends strings,
+                    // numbers and literals); a number before it is whole.
+                    self.was_malformed = true;
+                    let (before, after) = rest.split_at(at);
+                    rest = after;
+                    if self.line_delimited()
+                        && matches!(rest[0], b'{' | b'[')
+                        && self.at_line_start(before)
+                    {
+                        if self.num_pending {
+                            out.append(&mut self.num_out);
+                            self.num_raw.clear();
+                            self.num_pending = false;
+                        }
+                        self.reset_document(m);
+                        continue;
+                    }
+                    self.broken = true;
+                    self.line_start = false;
+                    self.fall_back(m, out, events)?;
+                }
+                None => {
+                    self.json_line_start = self.at_line_start(rest);
+                    return Ok(());
+                }
+            }
         }
+    }
+
+    /// Feeds text after the document turned malformed: the rest of a
+    /// broken field value is masked by its rule (see `feed_poison`), what
+    /// follows is scanned as text. In a sequence, a line that starts with
+    /// `{` or `[` starts a new document: returns its index in `chunk`.
+    fn feed_malformed(
+        &mut self,
+        m: &Matcher,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<Option<usize>, ScanError> {
+        let rest = self.feed_poison(m, chunk, out, events);
+        let skipped = chunk.len() - rest.len();
+        let recover = self.line_delimited();
+        let cut = if recover {
+            self.recovery_point(rest)
+        } else {
+            None
+        };
+        let text = &rest[..cut.unwrap_or(rest.len())];
+        let n = events.len();
+        self.text.feed(m, text, out, events)?;
+        self.shift(events, n);
+        self.offset += text.len() as u64;
+        if !recover {
+            return Ok(None);
+        }
+        // The next document's context, as if the text were strings of it.
+        self.remember(text);
+        let Some(c) = cut else { return Ok(None) };
+        let n = events.len();
+        self.text.end_segment(m, out, events)?;
+        self.shift(events, n);
+        self.reset_document(m);
+        Ok(Some(skipped + c))
+    }
+
+    /// Whether JSON read up to the end of `before` (which follows what was
+    /// read before it) ends with a line break and spaces or tabs.
+    fn at_line_start(&self, before: &[u8]) -> bool {
+        match before
+            .iter()
+            .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r'))
+        {
+            Some(i) => before[i] == b'\n',
+            None => self.json_line_start,
+        }
+    }
+
+    /// Whether documents are lines (NDJSON, or sniffed text): a line break
+    /// ends a broken document, and one outside any value may begin the next.
+    fn line_delimited(&self) -> bool {
+        self.allow_sequence && !self.sse
+    }
+
+    /// Finds the `{` or `[` that starts a line (after spaces or tabs) in
+    /// fallback text, carrying the line-start state across chunks.
+    fn recovery_point(&mut self, s: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < s.len() {
+            if !self.line_start {
+                i += memchr::memchr(b'\n', &s[i..])? + 1;
+                self.line_start = true;
+                continue;
+            }
+            match s[i] {
+                b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+                b'{' | b'[' => {
+                    self.line_start = false;
+                    return Some(i);
+                }
+                _ => self.line_start = false,
+            }
+        }
+        None
+    }
+
+    /// Feeds JSON; returns the index of the first byte that is not JSON
+    /// (the caller falls back to text there), or `None` at the chunk's end.
+    fn feed_json(
+        &mut self,
+        m: &Matcher,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<Option<usize>, ScanError> {
         let mut i = 0;
         while i < chunk.len() {
+            if self.side_line {
+                // Up to the line's end; its terminator is read as JSON
+                // whitespace (and SSE framing) again.
+                let rest = &chunk[i..];
+                let n = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
+                let k = events.len();
+                self.text.feed(m, &rest[..n], out, events)?;
+                self.shift(events, k);
+                self.offset += n as u64;
+                i += n;
+                if i < chunk.len() {
+                    self.end_side_line(m, out, events)?;
+                }
+                continue;
+            }
             // Fast path: plain bytes of an ordinary string value go to the
             // text scanner in one call.
             if let (Tok::Str { .. }, Esc::None, None) = (self.tok, self.esc, self.field_active()) {
@@ -603,7 +776,18 @@ impl JsonScanner {
                         self.offset += 1;
                         continue;
                     }
-                    Frame::Broken => return self.malformed_from(m, &chunk[i..], out, events),
+                    Frame::Broken if self.tok == Tok::None && !self.num_pending => {
+                        // A comment or another field between data lines:
+                        // not part of the data the client joins, so it is
+                        // scanned alone, and the document goes on after it.
+                        self.side_line = true;
+                        self.text.begin_segment(b"");
+                        self.fb_shift = self.offset.wrapping_sub(self.text.offset());
+                        continue;
+                    }
+                    // A number or framing bytes held: the data is text from
+                    // here on.
+                    Frame::Broken => return Ok(Some(i)),
                 }
             }
             if self.num_pending {
@@ -622,28 +806,25 @@ impl JsonScanner {
                 }
             }
             if !self.byte(m, b, out, events)? {
-                return self.malformed_from(m, &chunk[i..], out, events);
+                return Ok(Some(i));
             }
             i += 1;
             self.offset += 1;
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Not JSON: everything from the first byte of `rest` on is text.
-    fn malformed_from(
+    /// Ends an SSE side line's text segment (see `side_line`).
+    fn end_side_line(
         &mut self,
         m: &Matcher,
-        rest: &[u8],
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
-        self.malformed = true;
-        self.fall_back(m, out, events)?;
-        let rest = self.feed_poison(m, rest, out, events);
-        let n = events.len();
-        self.text.feed(m, rest, out, events)?;
-        self.shift(events, n);
+        let k = events.len();
+        self.text.end_segment(m, out, events)?;
+        self.shift(events, k);
+        self.side_line = false;
         Ok(())
     }
 
@@ -654,7 +835,10 @@ impl JsonScanner {
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
-        if !self.malformed {
+        if self.side_line {
+            self.end_side_line(m, out, events)?;
+        }
+        if !self.broken {
             if self.tok == Tok::Number && number_is_valid(&self.number) {
                 self.close_number(m, events)?;
                 self.after_value();
@@ -666,7 +850,8 @@ impl JsonScanner {
             }
             if self.tok != Tok::None || !self.stack.is_empty() {
                 // Truncated document: flush what is held, scanned.
-                self.malformed = true;
+                self.broken = true;
+                self.was_malformed = true;
                 self.fall_back(m, out, events)?;
             }
         }
@@ -675,7 +860,7 @@ impl JsonScanner {
         }
         let n = events.len();
         self.text.end_segment(m, &mut self.scratch, events)?;
-        if self.malformed {
+        if self.broken {
             self.shift(events, n);
         }
         out.append(&mut self.scratch);
@@ -695,10 +880,17 @@ impl JsonScanner {
         let Some((rule, string)) = self.poison else {
             return chunk;
         };
+        let lines = self.line_delimited();
         let end = if string {
-            // The value's end is the next quote that is not escaped.
+            // The value's end is the next quote that is not escaped (or, in
+            // a sequence, the line's end).
             let mut end = None;
             for (i, &b) in chunk.iter().enumerate() {
+                if b == b'\n' && lines {
+                    self.poison_esc = false;
+                    end = Some(i);
+                    break;
+                }
                 if self.poison_esc {
                     self.poison_esc = false;
                 } else if b == b'\\' {
@@ -721,6 +913,8 @@ impl JsonScanner {
             self.value_overflow = true;
         }
         self.offset += taken.len() as u64;
+        // Text offsets after the value stay document offsets.
+        self.fb_shift = self.fb_shift.wrapping_add(taken.len() as u64);
         match end {
             Some(e) => {
                 self.poison = None;
@@ -750,7 +944,8 @@ impl JsonScanner {
     /// Starts the fallback text segment; the next byte fed to it is at
     /// document offset `doc`.
     fn begin_fallback(&mut self, doc: u64) {
-        self.text.begin_segment(b"");
+        // The keys and strings before the break are context for the text.
+        self.text.begin_segment(seg_context(true, &self.recent));
         self.fb_shift = doc.wrapping_sub(self.text.offset());
     }
 
@@ -1441,6 +1636,10 @@ impl JsonScanner {
                     self.esc = Esc::Backslash;
                     Ok(true)
                 }
+                // In a sequence a line break ends the line's document
+                // whatever it is inside: a line-by-line reader never joins
+                // the next line to this string.
+                b'\n' if self.line_delimited() => Ok(false),
                 0..=0x1f => {
                     // A raw control byte is not valid JSON, but it is plainly
                     // string content: keep the structure (it is re-escaped).

@@ -69,9 +69,11 @@ pub const SNIFF_LIMIT: usize = 4096;
 /// `data:` line. If that line's value starts with `{` or `[`, the text so
 /// far is ended and the event's data lines go to a JSON scanner (its
 /// framing passing as whitespace, see [`JsonScanner::restart_sse`]), so
-/// field rules mask by key in live-chat JSON events too; if the data turns
-/// out not to be JSON, the JSON scanner scans the rest of the event as
-/// text. Redaction offsets are stream offsets in both cases.
+/// field rules mask by key in live-chat JSON events too. A comment or
+/// other field line between data lines is scanned as text on its own and
+/// the JSON goes on; if the data turns out not to be JSON, the JSON
+/// scanner scans the rest of the event as text. Redaction offsets are
+/// stream offsets in both cases.
 struct Sse {
     text: TextScanner,
     json: Option<Box<JsonScanner>>,

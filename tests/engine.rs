@@ -416,6 +416,37 @@ proptest! {
         prop_assert!(!contains_value(&whole, card.as_bytes()), "{:?} -> {:?}", String::from_utf8_lossy(&input), String::from_utf8_lossy(&whole));
         prop_assert_eq!(chunked(Format::Sse, &input, &[cut]), whole);
     }
+
+    /// NDJSON: whatever the lines before it (broken JSON, text, a string
+    /// or number cut by a line break), a field value on a line of its own
+    /// is masked by its rule, split anywhere.
+    #[test]
+    fn ndjson_field_values_never_leak_after_any_line(prefix in arb_text(), key in prop::sample::select(vec!["accountNumber", "balance", "ssn"]), indent in prop::sample::select(vec!["", "  ", "\t"]), number in any::<bool>(), cut in 0usize..400) {
+        let value = "73914086";
+        let quoted = if number { value.to_string() } else { format!("\"{value}\"") };
+        let mut input = prefix.clone();
+        input.extend_from_slice(format!("\n{indent}{{\"{key}\":{quoted}}}\n").as_bytes());
+        let whole = redact_all(matcher(), Format::Ndjson, &input).expect("scan").0;
+        prop_assert!(!contains_value(&whole, value.as_bytes()), "{:?} -> {:?}", String::from_utf8_lossy(&input), String::from_utf8_lossy(&whole));
+        prop_assert_eq!(chunked(Format::Ndjson, &input, &[cut]), whole);
+    }
+
+    /// SSE JSON events with comment and field lines between data lines:
+    /// a field value after them is masked, split anywhere.
+    #[test]
+    fn sse_json_field_values_never_leak_past_side_lines(side in prop::collection::vec(prop::sample::select(vec![": keep-alive", ":", "id: 7", "event: chat", "retry: 100", ": 4111 1111 1111 1111"]), 1..4), crlf in any::<bool>(), cut in 0usize..200) {
+        let nl = if crlf { "\r\n" } else { "\n" };
+        let mut input = format!("data: {{\"id\":1,{nl}");
+        for line in &side {
+            input.push_str(line);
+            input.push_str(nl);
+        }
+        input.push_str(&format!("data: \"accountNumber\":\"73914086\"}}{nl}{nl}"));
+        let whole = redact_all(matcher(), Format::Sse, input.as_bytes()).expect("scan").0;
+        prop_assert!(!contains_value(&whole, b"73914086"), "{:?} -> {:?}", input, String::from_utf8_lossy(&whole));
+        prop_assert!(!contains_value(&whole, b"4111"), "{:?}", String::from_utf8_lossy(&whole));
+        prop_assert_eq!(chunked(Format::Sse, input.as_bytes(), &[cut]), whole);
+    }
 }
 
 /// Audit fingerprints (issue 5): keyed, stable across spellings of a value,

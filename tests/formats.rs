@@ -691,6 +691,162 @@ fn ndjson_lines_exact() {
     assert_split_invariant(Format::Ndjson, input.as_bytes());
 }
 
+/// A malformed NDJSON line is scanned as text up to the next line that
+/// starts with `{` or `[`, where JSON (and field rules) resume (session 13
+/// leak review: the rest of the body used to be text, so a later
+/// `"balance":5` passed).
+#[test]
+fn ndjson_recovers_after_a_malformed_line() {
+    let input = concat!(
+        r#"{"a":1}"#,
+        "\n",
+        r#"{"note": oops 4111 1111 1111 1111}"#,
+        "\n",
+        "  not json, ssn 219-45-6789\n",
+        r#"  {"balance":5,"accountNumber":"12345678"}"#,
+        "\n",
+        r#"[{"card_number":"4111111111111111"}] trailing"#,
+        "\r\n",
+        r#"{"ok":true,"balance":7}"#,
+        "\n",
+    );
+    let want = concat!(
+        r#"{"a":1}"#,
+        "\n",
+        r#"{"note": oops **** **** **** 1111}"#,
+        "\n",
+        "  not json, ssn ***-**-****\n",
+        r#"  {"balance":"[BALANCE]","accountNumber":"****5678"}"#,
+        "\n",
+        r#"[{"card_number":"************1111"}] trailing"#,
+        "\r\n",
+        r#"{"ok":true,"balance":"[BALANCE]"}"#,
+        "\n",
+    );
+    let run = stream(Format::Ndjson, [input.as_bytes()]).expect("scan");
+    assert_eq!(show(&run.out), want);
+    assert!(run.malformed, "a malformed line is still reported");
+    let m = matcher();
+    let ids: Vec<&str> = run.events.iter().map(|e| m.rule_id(e.rule)).collect();
+    assert_eq!(
+        ids,
+        [
+            "card.pan",
+            "id.ssn",
+            "field.balance",
+            "field.account",
+            "field.card",
+            "field.balance"
+        ]
+    );
+    assert_split_invariant(Format::Ndjson, input.as_bytes());
+}
+
+/// In NDJSON a string never spans lines: a line that ends inside one is
+/// broken there, and the next line is a document of its own, as a
+/// line-by-line reader sees it.
+#[test]
+fn ndjson_line_break_inside_a_string_ends_the_line() {
+    let input = concat!(
+        "{\"note\":\"abc\n",
+        "{\"balance\":\"73914086\"}\n",
+        "{\"ssn\":\"219-45\\\n",
+        "{\"accountNumber\":12345678}\n",
+    );
+    let want = concat!(
+        "{\"note\":\"abc\n",
+        "{\"balance\":\"[BALANCE]\"}\n",
+        "{\"ssn\":\"[SSN]\n",
+        "{\"accountNumber\":\"****5678\"}\n",
+    );
+    let run = stream(Format::Ndjson, [input.as_bytes()]).expect("scan");
+    assert_eq!(show(&run.out), want);
+    assert_split_invariant(Format::Ndjson, input.as_bytes());
+}
+
+/// A line that starts with `{` or `[` where the document before it cannot
+/// go on starts the next document (a broken or truncated line, or a
+/// pretty-printed document cut short).
+#[test]
+fn ndjson_object_at_a_line_start_begins_a_document() {
+    let input = concat!(
+        "{\"a\": 12\n",
+        "{\"balance\":\"73914086\"}\n",
+        "[{\"ssn\": 219\n",
+        "  {\"accountNumber\":12345678}\n",
+        "{\"note\": \"x\",\n",
+        "  \"card_number\": \"4111111111111111\"\n",
+        "}\n",
+    );
+    let want = concat!(
+        "{\"a\": 12\n",
+        "{\"balance\":\"[BALANCE]\"}\n",
+        "[{\"ssn\": \"[SSN]\"\n",
+        "  {\"accountNumber\":\"****5678\"}\n",
+        "{\"note\": \"x\",\n",
+        "  \"card_number\": \"************1111\"\n",
+        "}\n",
+    );
+    let run = stream(Format::Ndjson, [input.as_bytes()]).expect("scan");
+    assert_eq!(show(&run.out), want);
+    assert_split_invariant(Format::Ndjson, input.as_bytes());
+}
+
+/// Plain text sniffed as JSON recovers the same way, and a pretty-printed
+/// document in it keeps its field rules.
+#[test]
+fn sniffed_json_recovers_at_a_line_start() {
+    let input = concat!(
+        "{\"a\": oops,\n",
+        "{\n",
+        "  \"balance\": \"73914086\",\n",
+        "  \"note\": \"ok\"\n",
+        "}\n",
+    );
+    let want = concat!(
+        "{\"a\": oops,\n",
+        "{\n",
+        "  \"balance\": \"[BALANCE]\",\n",
+        "  \"note\": \"ok\"\n",
+        "}\n",
+    );
+    for cut in 0..=input.len() {
+        let mut r = Redactor::sniffing(matcher());
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        let (a, b) = input.as_bytes().split_at(cut);
+        r.feed(a, &mut out, &mut ev).expect("feed");
+        r.feed(b, &mut out, &mut ev).expect("feed");
+        r.finish(&mut out, &mut ev).expect("finish");
+        assert_eq!(show(&out), want, "cut at {cut}");
+        assert!(r.sniffed_json());
+    }
+}
+
+/// Text is context for the document that follows it, as it was when the
+/// whole rest was text.
+#[test]
+fn ndjson_recovered_document_keeps_the_context_before_it() {
+    let input = "{oops, customer ssn:\n[\"219456789\"]\n";
+    let run = stream(Format::Ndjson, [input.as_bytes()]).expect("scan");
+    assert_eq!(show(&run.out), "{oops, customer ssn:\n[\"*********\"]\n");
+    assert_split_invariant(Format::Ndjson, input.as_bytes());
+}
+
+/// Many malformed lines in one chunk: the scanner loops, it does not
+/// recurse per line.
+#[test]
+fn ndjson_many_malformed_lines_in_one_chunk() {
+    let line = "{x 4111111111111111\n";
+    let input = line.repeat(100_000);
+    let run = stream(Format::Ndjson, [input.as_bytes()]).expect("scan");
+    assert_eq!(
+        show(&run.out),
+        "{x ************1111\n".repeat(100_000),
+        "every line masked"
+    );
+    assert_eq!(run.events.len(), 100_000);
+}
+
 #[test]
 fn ndjson_corpus_lines_each_redacted() {
     for density in [Density::Dense, Density::Typical] {

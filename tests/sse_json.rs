@@ -148,6 +148,46 @@ fn other_fields_after_json_data_are_scanned_as_text() {
     );
 }
 
+/// A comment or another field between the data lines of a JSON event is
+/// not part of the data a client joins: it is scanned as text on its own
+/// and the JSON goes on after it, field rules included (session 13 leak
+/// review: the rest of the event used to be text, so the account number
+/// after a keep-alive comment passed).
+#[test]
+fn comment_between_json_data_lines_keeps_the_json() {
+    let input = concat!(
+        "data: {\"accountNumber\":\n",
+        ": keep-alive 4111 1111 1111 1111\n",
+        "data: \"12345678\",\r\n",
+        "id: 7\r\n",
+        "data: \"balance\": 12.5}\n\n",
+    );
+    let want = concat!(
+        "data: {\"accountNumber\":\n",
+        ": keep-alive **** **** **** 1111\n",
+        "data: \"****5678\",\r\n",
+        "id: 7\r\n",
+        "data: \"balance\": \"[BALANCE]\"}\n\n",
+    );
+    let ev = assert_sse(input, want);
+    assert_eq!(
+        covered_all(input, &ev),
+        [
+            ("card.pan", "4111 1111 1111 1111"),
+            ("field.account", "\"12345678\""),
+            ("field.balance", "12.5}"),
+        ]
+    );
+}
+
+/// The stream ends inside a side line: it is scanned and released.
+#[test]
+fn stream_ending_in_a_side_line() {
+    let input = "data: [1,\n: 4111111111111111";
+    let want = "data: [1,\n: ************1111";
+    assert_sse(input, want);
+}
+
 /// Data that starts like JSON but is not: the event falls back to text and
 /// nothing passes unscanned.
 #[test]
