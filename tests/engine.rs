@@ -382,7 +382,7 @@ proptest! {
     /// cards here do not occur in the fragments, so any standalone
     /// occurrence in the output is the planted one leaking.
     #[test]
-    fn cards_never_leak(prefix in arb_text(), suffix in arb_text(), sep in prop::sample::select(vec!["", " ", "-", "."]), f in prop::sample::select(vec![Format::Text, Format::Json, Format::Ndjson, Format::Sse]), which in 0usize..2) {
+    fn cards_never_leak(prefix in arb_text(), suffix in arb_text(), sep in prop::sample::select(vec!["", " ", "-", ".", " - ", "  ", "\t"]), f in prop::sample::select(vec![Format::Text, Format::Json, Format::Ndjson, Format::Sse]), which in 0usize..2) {
         let groups = [["3530", "1113", "3330", "0000"], ["6011", "0009", "9013", "9424"]][which];
         let card = groups.join(sep);
         let mut input = prefix.clone();
