@@ -71,19 +71,19 @@ pub enum Action {
 /// after it ([`validate::line_break_len`]: the frame is kept, so a masked
 /// card split over two `data:` lines is still two `data:` lines), the UTF-8
 /// spaces and dashes of [`validate::unicode_separator_len`], and, with a
-/// digit on each side (a
-/// group separator inside a number, `4111%201111`, `4111&#160;1111`), a
+/// letter or digit on each side (a group separator inside a number or an
+/// IBAN, `4111%201111`, `4111&#160;1111`, `GB82&nbsp;WEST`), a
 /// percent-encoded space or dash (`%20`, `%2D`, `%2d`) or an HTML reference
 /// of a space or dash ([`validate::html_separator_len`]): their `2`, `0`,
 /// `D` or `160` are not digits of the value and are left readable, like a
 /// space.
 fn separator_len(value: &[u8], i: usize) -> usize {
-    let digit_at = |j: usize| value.get(j).is_some_and(u8::is_ascii_digit);
-    let between_digits = |n: usize| i > 0 && digit_at(i - 1) && digit_at(i + n);
+    let alnum_at = |j: usize| value.get(j).is_some_and(u8::is_ascii_alphanumeric);
+    let inside = |n: usize| i > 0 && alnum_at(i - 1) && alnum_at(i + n);
     match value.get(i..) {
-        Some([b'%', b'2', b'0' | b'D' | b'd', ..]) if between_digits(3) => 3,
+        Some([b'%', b'2', b'0' | b'D' | b'd', ..]) if inside(3) => 3,
         Some(rest @ [b'&', ..]) => match validate::html_separator_len(rest) {
-            n if n > 0 && between_digits(n) => n,
+            n if n > 0 && inside(n) => n,
             _ => 1,
         },
         Some(rest @ [0xC2 | 0xE2 | 0xE3 | 0xEF, ..]) => validate::unicode_separator_len(rest),
@@ -299,13 +299,18 @@ mod tests {
         );
         // Other references are masked like any other bytes.
         assert_eq!(masked("12&#52;34", 1), "**&#**;*4");
-        // Only between digits: elsewhere the escape's digits and letters
-        // are masked like any others.
+        // Only inside a value (a letter or digit on each side): elsewhere
+        // the escape's digits and letters are masked like any others.
         assert_eq!(masked("%201111", 2), "%****11");
         assert_eq!(masked("1111%20", 2), "****%20");
-        assert_eq!(masked("ab%20cd", 0), "**%****");
+        assert_eq!(masked("ab%20cd", 0), "**%20**");
         assert_eq!(masked("12%2B34", 1), "**%***4");
-        assert_eq!(masked("ab&nbsp;cd", 0), "**&****;**");
+        assert_eq!(masked("ab&nbsp;cd", 0), "**&nbsp;**");
+        assert_eq!(masked("ab&nbsp;", 0), "**&****;");
+        assert_eq!(
+            masked("GB82&nbsp;WEST&nbsp;1234", 4),
+            "****&nbsp;****&nbsp;1234"
+        );
         assert_eq!(masked("&#160;12", 1), "&#***;*2");
         // A value cut inside the escape (an overlap's tail) masks it.
         assert_eq!(masked("2012345", 4), "***2345");

@@ -492,9 +492,15 @@ fn mod97_step(rem: u32, b: u8) -> u32 {
 pub fn iban(candidate: &[u8]) -> bool {
     let mut buf = [0u8; IBAN_MAX];
     let mut n = 0usize;
-    for &b in candidate {
+    let mut i = 0;
+    while let Some(&b) = candidate.get(i) {
+        let sep = iban_separator_len(&candidate[i..]);
+        if sep > 0 {
+            i += sep;
+            continue;
+        }
+        i += 1;
         let c = match b {
-            b' ' | b'-' => continue,
             b'0'..=b'9' | b'A'..=b'Z' => b,
             b'a'..=b'z' => b.to_ascii_uppercase(),
             _ => return false,
@@ -532,6 +538,25 @@ pub fn iban(candidate: &[u8]) -> bool {
         .chain([c0, c1, k0, k1])
         .fold(0u32, |rem, &b| mod97_step(rem, b));
     rem == 1
+}
+
+/// Length of the separator between IBAN characters that `s` starts with,
+/// or 0: a space or dash, `%20` (URL encoding), the UTF-8 spaces and dashes
+/// of [`unicode_separator_len`] and the HTML references of
+/// [`html_separator_len`]. An IBAN printed in groups of four is often
+/// grouped with no-break spaces (`&nbsp;` in HTML) so it never wraps.
+/// Dots, `+` and line breaks are not read: they end the IBAN. (The rule's
+/// pattern admits fewer: no dashes, which make pieces of UUIDs look like
+/// IBANs.)
+#[must_use]
+pub fn iban_separator_len(s: &[u8]) -> usize {
+    match s {
+        [b' ' | b'-', ..] => 1,
+        [b'%', b'2', b'0', ..] => 3,
+        [0xC2 | 0xE2 | 0xE3 | 0xEF, ..] => unicode_separator_len(s),
+        [b'&', ..] => html_separator_len(s),
+        _ => 0,
+    }
 }
 
 /// A US ABA routing transit number.
@@ -1046,7 +1071,17 @@ mod tests {
         assert!(!iban(b"DEAB370400440532013000"));
         assert!(!iban(b"DE89.3704.0044.0532.0130.00"));
         assert!(!iban(b"DE89_370400440532013000"));
-        assert!(!iban("DE89\u{a0}370400440532013000".as_bytes()));
+        // Grouped with no-break or thin spaces, their HTML references or
+        // `%20`: an IBAN; with other bytes between groups, not.
+        assert!(iban(
+            "DE89\u{a0}3704\u{a0}0044\u{a0}0532\u{a0}0130\u{a0}00".as_bytes()
+        ));
+        assert!(iban("DE89\u{202f}370400440532013000".as_bytes()));
+        assert!(iban(b"GB82&nbsp;WEST&NBSP;1234&#160;5698&#xA0;7654&#32;32"));
+        assert!(iban(b"DE89%203704%200044%200532%200130%2000"));
+        assert!(!iban(b"DE89&amp;370400440532013000"));
+        assert!(!iban(b"DE89%2B370400440532013000"));
+        assert!(!iban(b"DE89\n370400440532013000"));
         assert!(!iban(b"DE8937040044053201300012345678901234567890"));
         assert!(!iban(b""));
         assert!(!iban(b"DE"));
