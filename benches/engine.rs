@@ -116,3 +116,20 @@ fn json_stream_16k(b: Bencher, kind: &str) {
     b.counter(BytesCount::new(input.len()))
         .bench_local(|| run(Format::Json, input, CHUNK, &mut out, &mut ev));
 }
+
+/// One 4 KiB JSON record per response, as the proxy's `r4k` case sees it:
+/// a new redactor each time, so what setting one up costs shows against
+/// `json_whole`.
+#[divan::bench]
+fn json_4k_records(b: Bencher) {
+    let record = json_tickets(42, 4 << 10, Density::Typical).bytes;
+    let (mut out, mut ev) = (Vec::with_capacity(8 << 10), Vec::new());
+    b.counter(BytesCount::new(record.len()))
+        .bench_local(|| run(Format::Json, &record, CHUNK, &mut out, &mut ev));
+}
+
+/// Setting up a redactor alone (no input).
+#[divan::bench]
+fn redactor_setup(b: Bencher) {
+    b.bench_local(|| Redactor::new(matcher().clone(), Format::Json));
+}
