@@ -160,13 +160,18 @@ pub struct JsonScanner {
     side_line: bool,
 }
 
+/// An SSE data line's field name.
+const DATA: &[u8; 5] = b"data:";
+
 /// How a byte outside a string reads in an SSE event's data.
 enum Frame {
     /// A byte of `data:` (or its space) after a line break: whitespace.
     Part,
     /// After a line break, anything but `data:` or another line break: a
-    /// comment or another field, which is not part of the data.
-    Broken,
+    /// comment or another field, which is not part of the data. Carries how
+    /// many bytes of `data:` before it were read as [`Frame::Part`] (held
+    /// in `num_raw`): they start that line.
+    Broken(u8),
     /// Anything else: JSON.
     Json,
 }
@@ -463,7 +468,6 @@ impl JsonScanner {
     /// Reads `b` (outside a string) against the SSE framing.
     #[inline]
     fn frame_step(&mut self, b: u8) -> Frame {
-        const DATA: &[u8; 5] = b"data:";
         if b == b'\n' || b == b'\r' {
             self.frame = 1;
             return Frame::Json;
@@ -482,9 +486,9 @@ impl JsonScanner {
                     Frame::Json
                 }
             }
-            _ => {
+            k => {
                 self.frame = 0;
-                Frame::Broken
+                Frame::Broken(k - 1)
             }
         }
     }
@@ -776,18 +780,34 @@ impl JsonScanner {
                         self.offset += 1;
                         continue;
                     }
-                    Frame::Broken if self.tok == Tok::None && !self.num_pending => {
+                    Frame::Broken(part) if self.tok == Tok::None => {
                         // A comment or another field between data lines:
                         // not part of the data the client joins, so it is
                         // scanned alone, and the document goes on after it.
+                        // A line break came first, so a number held before
+                        // it is whole: its output goes first. The `data:`
+                        // bytes held after it (`dat: …`) start the line.
+                        let part = usize::from(part);
+                        if self.num_pending {
+                            let keep = self.num_out.len() - part;
+                            debug_assert!(self.num_raw.ends_with(&DATA[..part]));
+                            out.extend_from_slice(&self.num_out[..keep]);
+                            self.num_out.clear();
+                            self.num_raw.clear();
+                            self.num_pending = false;
+                        }
                         self.side_line = true;
                         self.text.begin_segment(b"");
-                        self.fb_shift = self.offset.wrapping_sub(self.text.offset());
+                        let start = self.offset - part as u64;
+                        self.fb_shift = start.wrapping_sub(self.text.offset());
+                        let k = events.len();
+                        self.text.feed(m, &DATA[..part], out, events)?;
+                        self.shift(events, k);
                         continue;
                     }
-                    // A number or framing bytes held: the data is text from
-                    // here on.
-                    Frame::Broken => return Ok(Some(i)),
+                    // Not reached (a line break ends every token outside a
+                    // string), but if it were: the data is text from here.
+                    Frame::Broken(_) => return Ok(Some(i)),
                 }
             }
             if self.num_pending {

@@ -432,16 +432,25 @@ proptest! {
     }
 
     /// SSE JSON events with comment and field lines between data lines:
-    /// a field value after them is masked, split anywhere.
+    /// a field value after them is masked, split anywhere, wherever the
+    /// lines come: after a comma, a number, a key, a colon or a masked
+    /// number, and when a line starts like `data:` (`dat: …`).
     #[test]
-    fn sse_json_field_values_never_leak_past_side_lines(side in prop::collection::vec(prop::sample::select(vec![": keep-alive", ":", "id: 7", "event: chat", "retry: 100", ": 4111 1111 1111 1111"]), 1..4), crlf in any::<bool>(), cut in 0usize..200) {
+    fn sse_json_field_values_never_leak_past_side_lines(side in prop::collection::vec(prop::sample::select(vec![": keep-alive", ":", "id: 7", "event: chat", "retry: 100", ": 4111 1111 1111 1111", "dat: x", "d", "da: 1", "datum: 2", "data", "dataz"]), 1..4), at in 0usize..5, crlf in any::<bool>(), cut in 0usize..200) {
         let nl = if crlf { "\r\n" } else { "\n" };
-        let mut input = format!("data: {{\"id\":1,{nl}");
+        let (head, tail) = [
+            ("{\"id\":1,", "\"accountNumber\":\"73914086\"}"),
+            ("{\"id\":1", ",\"accountNumber\":\"73914086\"}"),
+            ("{\"id\":1,\"accountNumber\"", ":\"73914086\"}"),
+            ("{\"id\":1,\"accountNumber\":", "\"73914086\"}"),
+            ("{\"accountNumber\":\"73914086\",\"balance\":73914086", ",\"balance\":73914086}"),
+        ][at];
+        let mut input = format!("data: {head}{nl}");
         for line in &side {
             input.push_str(line);
             input.push_str(nl);
         }
-        input.push_str(&format!("data: \"accountNumber\":\"73914086\"}}{nl}{nl}"));
+        input.push_str(&format!("data: {tail}{nl}{nl}"));
         let whole = redact_all(matcher(), Format::Sse, input.as_bytes()).expect("scan").0;
         prop_assert!(!contains_value(&whole, b"73914086"), "{:?} -> {:?}", input, String::from_utf8_lossy(&whole));
         prop_assert!(!contains_value(&whole, b"4111"), "{:?}", String::from_utf8_lossy(&whole));

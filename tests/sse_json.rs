@@ -180,6 +180,76 @@ fn comment_between_json_data_lines_keeps_the_json() {
     );
 }
 
+/// A side line right after a number: the line break made the number whole,
+/// so it is released before the line, and the JSON goes on after it
+/// (session 13 leak review: the held number made the rest of the event
+/// text, so the balance after a keep-alive passed).
+#[test]
+fn side_line_after_a_number_keeps_the_json() {
+    let input = concat!(
+        "data: {\"a\":1\n",
+        ": keep-alive\n",
+        "data: ,\"balance\":5}\n\n",
+        "data: {\"balance\":12\r\n",
+        "id: 4\r\n",
+        "retry: 100\r\n",
+        "data: ,\"accountNumber\":\"12345678\"}\r\n\r\n",
+    );
+    let want = concat!(
+        "data: {\"a\":1\n",
+        ": keep-alive\n",
+        "data: ,\"balance\":\"[BALANCE]\"}\n\n",
+        "data: {\"balance\":\"[BALANCE]\"\r\n",
+        "id: 4\r\n",
+        "retry: 100\r\n",
+        "data: ,\"accountNumber\":\"****5678\"}\r\n\r\n",
+    );
+    let ev = assert_sse(input, want);
+    assert_eq!(
+        covered_all(input, &ev),
+        [
+            ("field.balance", "5}"),
+            ("field.balance", "12\r"),
+            ("field.account", "\"12345678\""),
+        ]
+    );
+}
+
+/// A side line that starts like `data:` (`dat: …`, `d`), after a comma or
+/// a number: the held `data:` bytes start the line, which is scanned as
+/// text with them, and the JSON goes on after it (session 13 leak review).
+#[test]
+fn side_line_starting_like_data_keeps_the_json() {
+    let input = concat!(
+        "data: {\"a\":\"x\",\n",
+        "dat: ssn 219-45-6789\n",
+        "data: \"accountNumber\":\"12345678\",\n",
+        "d\n",
+        "data: \"b\":7\n",
+        "datum: 4111111111111111\n",
+        "data: ,\"balance\":5}\n\n",
+    );
+    let want = concat!(
+        "data: {\"a\":\"x\",\n",
+        "dat: ssn ***-**-****\n",
+        "data: \"accountNumber\":\"****5678\",\n",
+        "d\n",
+        "data: \"b\":7\n",
+        "datum: ************1111\n",
+        "data: ,\"balance\":\"[BALANCE]\"}\n\n",
+    );
+    let ev = assert_sse(input, want);
+    assert_eq!(
+        covered_all(input, &ev),
+        [
+            ("id.ssn", "219-45-6789"),
+            ("field.account", "\"12345678\""),
+            ("card.pan", "4111111111111111"),
+            ("field.balance", "5}"),
+        ]
+    );
+}
+
 /// The stream ends inside a side line: it is scanned and released.
 #[test]
 fn stream_ending_in_a_side_line() {
