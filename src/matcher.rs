@@ -255,7 +255,9 @@ impl Context {
     /// Whether a whole word of `ac` lies inside the window: neither
     /// neighbour of the occurrence is an ASCII letter or digit (`acct` does
     /// not count in `acctx`, nor `ss#` in `ss#x`); a percent escape of
-    /// punctuation before it (`my%20ssn`) counts as a boundary. Relaxing this for words
+    /// punctuation before it (`my%20ssn`) and a camelCase step (a lowercase
+    /// letter, then an uppercase one: `routing|Number`, `customer|SSN`)
+    /// count as boundaries. Relaxing this for words
     /// that end in punctuation was tried and reverted: "account #" then
     /// confirmed account numbers next to SSNs, and an account mask that
     /// keeps four digits showed SSN digits where the two overlapped.
@@ -267,10 +269,13 @@ impl Context {
         }
         let input = aho_corasick::Input::new(hay).span(span);
         ac.find_overlapping_iter(input).any(|m| {
+            let camel = |i: usize| hay[i - 1].is_ascii_lowercase() && hay[i].is_ascii_uppercase();
             let before_ok = m.start() == 0
                 || !hay[m.start() - 1].is_ascii_alphanumeric()
-                || escaped_punctuation_before(hay, m.start());
-            let after_ok = m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric();
+                || escaped_punctuation_before(hay, m.start())
+                || camel(m.start());
+            let after_ok =
+                m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric() || camel(m.end());
             before_ok && after_ok
         })
     }
