@@ -1251,12 +1251,7 @@ impl JsonScanner {
             } else if let Some(rule) = self.key_memo.get(m, &self.key) {
                 rule
             } else {
-                let ok = normalize_key_into(&self.key, &mut self.norm_key);
-                let rule = if ok {
-                    m.field_rule(&self.norm_key)
-                } else {
-                    None
-                };
+                let rule = m.field_rule_of_key(&self.key, &mut self.norm_key);
                 self.key_memo.put(m, &self.key, rule);
                 rule
             };
@@ -1816,10 +1811,6 @@ impl KeyMemo {
         self.keys[k][..key.len()].copy_from_slice(key);
         self.rules[k] = rule;
     }
-}
-
-fn normalize_key_into(key: &[u8], out: &mut Vec<u8>) -> bool {
-    crate::matcher::normalize_key(key, out)
 }
 
 /// The context a string's segment begins with: for a value, the preceding

@@ -431,6 +431,8 @@ pub struct Matcher {
     pub(crate) rules: Vec<Rule>,
     pub(crate) fields: Vec<FieldRule>,
     field_keys: HashMap<Vec<u8>, u16, std::hash::BuildHasherDefault<KeyHash>>,
+    /// Normalised key endings of field rules (`FieldSpec::suffixes`).
+    field_suffixes: HashMap<Vec<u8>, u16, std::hash::BuildHasherDefault<KeyHash>>,
     pub(crate) dfa: DFA,
     /// Prefilter: an unanchored, all-matches lazy DFA over the patterns of
     /// the byte-triggered rules with look-around removed. Pattern `i` is
@@ -1408,6 +1410,7 @@ impl Matcher {
         let mut pending = Vec::new();
         let mut fields = Vec::new();
         let mut field_keys = HashMap::default();
+        let mut field_suffixes = HashMap::default();
         let mut examples = Vec::new();
         let mut ids: HashMap<String, (String, usize)> = HashMap::new();
         let mut pack_counts = Vec::new();
@@ -1504,6 +1507,27 @@ impl Matcher {
                                         &spec.id,
                                         format!(
                                             "key {k:?} is already claimed by another field rule"
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                        for k in &spec.suffixes {
+                            if !normalize_key(k.as_bytes(), &mut norm) || norm.is_empty() {
+                                err(
+                                    located.line,
+                                    &spec.id,
+                                    format!("suffix {k:?} is empty or too long"),
+                                );
+                                continue;
+                            }
+                            if let Some(prev) = field_suffixes.insert(norm.clone(), idx) {
+                                if prev != idx {
+                                    err(
+                                        located.line,
+                                        &spec.id,
+                                        format!(
+                                            "suffix {k:?} is already claimed by another field rule"
                                         ),
                                     );
                                 }
@@ -1816,6 +1840,7 @@ impl Matcher {
             rules,
             fields,
             field_keys,
+            field_suffixes,
             dfa,
             filter,
             filter_maxlen,
@@ -1971,11 +1996,46 @@ impl Matcher {
         (0..self.rule_count()).map(|i| RuleRef(i as u16))
     }
 
-    /// Looks up a normalised JSON key; returns the field rule's [`RuleRef`].
-    pub fn field_rule(&self, normalized_key: &[u8]) -> Option<RuleRef> {
-        self.field_keys
-            .get(normalized_key)
-            .map(|&i| RuleRef((self.rules.len() + i as usize) as u16))
+    /// The field rule of a decoded JSON key: its whole normalised form in
+    /// `keys`, else the longest ending that starts at a word boundary and
+    /// normalises to one of `suffixes` (`primaryCardCvv`: `cardcvv`, then
+    /// `cvv`). A boundary is a non-alphanumeric byte before a letter or
+    /// digit, or a lowercase letter or digit before an uppercase letter.
+    /// `norm` is scratch. Keys over 64 normalised bytes match nothing.
+    pub fn field_rule_of_key(&self, key: &[u8], norm: &mut Vec<u8>) -> Option<RuleRef> {
+        // Normalised length at each word start, in key order (longest tail first).
+        let mut starts = [0u8; 64];
+        let mut n_starts = 0;
+        norm.clear();
+        let mut prev = 0u8;
+        for (i, &b) in key.iter().enumerate() {
+            if i > 0
+                && b.is_ascii_alphanumeric()
+                && (!prev.is_ascii_alphanumeric()
+                    || (b.is_ascii_uppercase() && !prev.is_ascii_uppercase()))
+                && n_starts < starts.len()
+            {
+                starts[n_starts] = norm.len() as u8;
+                n_starts += 1;
+            }
+            prev = b;
+            if matches!(b, b'_' | b'-' | b'.' | b' ') {
+                continue;
+            }
+            if norm.len() == 64 {
+                return None;
+            }
+            norm.push(b.to_ascii_lowercase());
+        }
+        let rule = self.field_keys.get(norm.as_slice()).or_else(|| {
+            if self.field_suffixes.is_empty() {
+                return None;
+            }
+            starts[..n_starts]
+                .iter()
+                .find_map(|&s| self.field_suffixes.get(&norm[usize::from(s)..]))
+        })?;
+        Some(RuleRef((self.rules.len() + *rule as usize) as u16))
     }
 
     pub(crate) fn field(&self, r: RuleRef) -> Option<&FieldRule> {

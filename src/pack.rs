@@ -221,6 +221,11 @@ pub struct FieldSpec {
     pub category: String,
     /// Keys, compared after lowercasing ASCII and dropping `_`, `-`, `.` and spaces.
     pub keys: Vec<String>,
+    /// Key endings: a key whose last words, from a word boundary (after a
+    /// non-alphanumeric byte, or at a camelCase step), normalise to one of
+    /// these matches too (`customer_ssn`, `cardCvv` for `ssn`, `cvv`).
+    #[serde(default)]
+    pub suffixes: Vec<String>,
     /// How the value is masked.
     pub action: ActionSpec,
     /// What a masked bare number becomes: `string` (default) or `null`.

@@ -98,6 +98,24 @@ fn check_reports_every_error_with_file_line_and_rule() {
         err.contains("bad.toml:11: rule \"b\": type = \"token\" needs a token key"),
         "{err}"
     );
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[pack]\nname = \"bad\"\n\n[[field]]\nid = \"f1\"\ncategory = \"x\"\nkeys = [\"a\"]\nsuffixes = [\"card_cvv\", \"\"]\naction = { type = \"label\", label = \"[X]\" }\n\n[[field]]\nid = \"f2\"\ncategory = \"x\"\nkeys = [\"b\"]\nsuffixes = [\"cardCvv\"]\naction = { type = \"label\", label = \"[X]\" }\n",
+    )
+    .unwrap();
+    let out = scrim(&["check", "--patterns", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:4: rule \"f1\": suffix \"\" is empty or too long"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "bad.toml:11: rule \"f2\": suffix \"cardCvv\" is already claimed by another field rule"
+        ),
+        "{err}"
+    );
     std::fs::write(dir.join("bad.toml"), "[pack]\nname = 1\n").unwrap();
     let out = scrim(&["check", "--patterns", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

@@ -484,6 +484,60 @@ fn json_key_normalisation_exact() {
 }
 
 #[test]
+fn json_field_key_suffixes_exact() {
+    // A key whose last words (after `_`, `-`, `.`, a space or a camelCase
+    // step) are a field rule's suffix gets that rule.
+    assert_json_exact(&[
+        (
+            r#"{"cardCvv":"123","card_cvv":456,"primary-card.cvc":"789"}"#,
+            r#"{"cardCvv":"[CVV]","card_cvv":"[CVV]","primary-card.cvc":"[CVV]"}"#,
+        ),
+        (
+            r#"{"customerSSN":"219-09-9999","spouse_ssn":"x","billingEmail":"a@b.co"}"#,
+            r#"{"customerSSN":"[SSN]","spouse_ssn":"[SSN]","billingEmail":"[EMAIL]"}"#,
+        ),
+        (
+            r#"{"homePhone":"555 123 4567","payoutIban":"DE89 3704 0044 0532 0130 00"}"#,
+            r#"{"homePhone":"*** *** **67","payoutIban":"**** **** **** **** **30 00"}"#,
+        ),
+        (
+            r#"{"savingsAccountNumber":12345678,"accountBalance":12.5,"paymentCardExpiry":"09/27"}"#,
+            r#"{"savingsAccountNumber":"****5678","accountBalance":"[BALANCE]","paymentCardExpiry":"[EXPIRY]"}"#,
+        ),
+        (
+            r#"{"new_password":"hunter2","stripeApiKey":"sk_x","OAUTH_ACCESS_TOKEN":"t"}"#,
+            r#"{"new_password":"[REDACTED]","stripeApiKey":"[REDACTED]","OAUTH_ACCESS_TOKEN":"[REDACTED]"}"#,
+        ),
+        // The longest matching ending wins: `card_security_code` is a CVV.
+        (
+            r#"{"card_security_code":"123"}"#,
+            r#"{"card_security_code":"[CVV]"}"#,
+        ),
+    ]);
+    // Not suffix matches: an ending inside a word, a suffix followed by
+    // more words, booleans under a matching key, and endings no rule lists.
+    assert_json_exact(&[
+        (
+            r#"{"iphone":"x","discardExpiry":"09/27","tokenExpiry":"09/27","passwordHint":"pet"}"#,
+            r#"{"iphone":"x","discardExpiry":"09/27","tokenExpiry":"09/27","passwordHint":"pet"}"#,
+        ),
+        (
+            r#"{"minBalanceRequired":5,"hasCvv":true,"isSecret":false,"order_number":"12345"}"#,
+            r#"{"minBalanceRequired":5,"hasCvv":true,"isSecret":false,"order_number":"12345"}"#,
+        ),
+        (
+            r#"{"zip_pin":"560001","shipping_tel":"x","card_type":"visa"}"#,
+            r#"{"zip_pin":"560001","shipping_tel":"x","card_type":"visa"}"#,
+        ),
+    ]);
+    // However the key is split across chunks.
+    assert_split_invariant(
+        Format::Json,
+        br#"{"customer_ssn":"219-09-9999","cardCvv":"123"}"#,
+    );
+}
+
+#[test]
 fn json_field_rule_on_containers_exact() {
     assert_json_exact(&[
         (
