@@ -218,6 +218,14 @@ fn plain_run(s: &[u8]) -> usize {
 /// Writes `src` as JSON string content (without quotes). Nothing to do
 /// for an empty `src`, which is common (a string copied through, a key
 /// whose segment never began): that test is inlined.
+///
+/// Besides what JSON requires (`"`, `\\`, control bytes), `<`, `>`, `&`,
+/// U+2028 and U+2029 are written as `\u` escapes, as Go's `encoding/json`
+/// and Rails do by default: upstreams escape them so that JSON placed in an
+/// HTML page (`<script>` blocks) cannot close its element, and scrim, which
+/// decodes a scanned string, must not undo that (`\u003c/script\u003e` in
+/// a chat message would reach the agent console as `</script>`). The JSON
+/// value is unchanged.
 #[inline]
 fn escape_into(src: &[u8], out: &mut Vec<u8>) {
     if !src.is_empty() {
@@ -225,33 +233,64 @@ fn escape_into(src: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Bytes that `escape_nonempty` writes escaped (0xE2 starts U+2028/U+2029).
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xE2] = true;
+    t
+};
+
 fn escape_nonempty(src: &[u8], out: &mut Vec<u8>) {
-    let plain = plain_run(src);
-    out.extend_from_slice(&src[..plain]);
-    let src = &src[plain..];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
-    for (i, &b) in src.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
+    let mut i = 0;
+    while i < src.len() {
+        let b = src[i];
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            i += 1;
+            continue;
+        }
+        let (esc, n): (&[u8], usize) = match b {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            0x08 => (b"\\b", 1),
+            0x0c => (b"\\f", 1),
+            b'<' => (b"\\u003c", 1),
+            b'>' => (b"\\u003e", 1),
+            b'&' => (b"\\u0026", 1),
+            0xE2 => match src.get(i + 1..i + 3) {
+                Some([0x80, 0xA8]) => (b"\\u2028", 3),
+                Some([0x80, 0xA9]) => (b"\\u2029", 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            },
+            _ => (b"", 1),
         };
         out.extend_from_slice(&src[start..i]);
         if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
             out.push(HEX[(b >> 4) as usize]);
             out.push(HEX[(b & 15) as usize]);
         } else {
             out.extend_from_slice(esc);
         }
-        start = i + 1;
+        i += n;
+        start = i;
     }
     out.extend_from_slice(&src[start..]);
 }

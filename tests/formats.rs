@@ -668,6 +668,40 @@ fn json_keys_are_scanned() {
     ]);
 }
 
+/// Upstreams escape `<`, `>`, `&`, U+2028 and U+2029 in JSON so that it
+/// cannot close a `<script>` element it is placed in; a string scrim
+/// decodes and writes again keeps them escaped, masked or not, however the
+/// body is cut. The decoded value is unchanged.
+#[test]
+fn json_html_safe_escapes_stay_escaped() {
+    assert_json_exact(&[
+        (
+            r#"{"m":"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e"}"#,
+            r#"{"m":"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e"}"#,
+        ),
+        (
+            r#"{"m":"\u003cb\u003e4111 1111 1111 1111\u003c/b\u003e \u0026 \u2028\u2029"}"#,
+            r#"{"m":"\u003cb\u003e**** **** **** 1111\u003c/b\u003e \u0026 \u2028\u2029"}"#,
+        ),
+        // Raw ones in a string that is scanned come out escaped too.
+        (
+            "{\"m\":\"</script> 4111 1111 1111 1111 & \u{2028}\"}",
+            r#"{"m":"\u003c/script\u003e **** **** **** 1111 \u0026 \u2028"}"#,
+        ),
+        // A string no rule can match is copied through as it came.
+        (
+            r#"{"m":"<b>hello</b> & bye"}"#,
+            r#"{"m":"<b>hello</b> & bye"}"#,
+        ),
+    ]);
+    for input in [
+        r#"{"m":"\u003cb\u003e4111 1111 1111 1111\u003c/b\u003e \u0026 \u2028\u2029"}"#,
+        "{\"m\":\"</script> 4111 1111 1111 1111 & \u{2028}\"}",
+    ] {
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
+}
+
 #[test]
 fn json_escapes_preserved() {
     let cases: &[(&str, &str)] = &[
@@ -677,7 +711,7 @@ fn json_escapes_preserved() {
         ),
         (
             r#"["\u0000", "\u001F", "\u2028", "caf\u00e9 \\u0034"]"#,
-            "[\"\\u0000\", \"\\u001f\", \"\u{2028}\", \"café \\\\u0034\"]",
+            "[\"\\u0000\", \"\\u001f\", \"\\u2028\", \"café \\\\u0034\"]",
         ),
         (r#"{"\u006bey":"v\u0061l"}"#, r#"{"key":"val"}"#),
         ("{\"emoji\":\"🙏 ok\"}", "{\"emoji\":\"🙏 ok\"}"),
