@@ -76,7 +76,8 @@ pub enum Action {
 /// percent-encoded space or dash (`%20`, `%2D`, `%2d`) or an HTML reference
 /// of a space or dash ([`validate::html_separator_len`]): their `2`, `0`,
 /// `D` or `160` are not digits of the value and are left readable, like a
-/// space.
+/// space; and an HTML line break (`<br>`, [`validate::html_break_len`]),
+/// kept whole.
 fn separator_len(value: &[u8], i: usize) -> usize {
     let alnum_at = |j: usize| value.get(j).is_some_and(u8::is_ascii_alphanumeric);
     let inside = |n: usize| i > 0 && alnum_at(i - 1) && alnum_at(i + n);
@@ -88,6 +89,7 @@ fn separator_len(value: &[u8], i: usize) -> usize {
         },
         Some(rest @ [0xC2 | 0xE2 | 0xE3 | 0xEF, ..]) => validate::unicode_separator_len(rest),
         Some(rest @ [b'\r' | b'\n', ..]) => validate::line_break_len(rest),
+        Some(rest @ [b'<', ..]) => validate::html_break_len(rest).max(1),
         Some([b, ..]) if b.is_ascii() && !b.is_ascii_alphanumeric() => 1,
         _ => 0,
     }

@@ -60,7 +60,8 @@ impl CardBrand {
 /// the percent-encoded space and dash `%20`, `%2D`, `%2d`; the UTF-8
 /// spaces and dashes in [`unicode_separator_len`]; and the HTML character
 /// references of a space, no-break space or dash in
-/// [`html_separator_len`]. An escape or reference counts as one separator,
+/// [`html_separator_len`]; an HTML line break ([`html_break_len`]). An
+/// escape, reference or tag counts as one separator,
 /// so the `2` and `0` of `%20` or the `160` of `&#160;` are never read as
 /// digits of the number.
 #[must_use]
@@ -72,6 +73,30 @@ pub fn separator_len(candidate: &[u8], i: usize) -> usize {
         Some(rest @ [0xC2 | 0xE2 | 0xE3 | 0xEF, ..]) => unicode_separator_len(rest),
         Some(rest @ [b'&', ..]) => html_separator_len(rest),
         Some(rest @ [b'\r' | b'\n', ..]) => line_break_len(rest),
+        Some(rest @ [b'<', ..]) => html_break_len(rest),
+        _ => 0,
+    }
+}
+
+/// Length of the HTML line break that `s` starts with, or 0: `<br>`,
+/// `<br/>` or `<br />` in any ASCII case, with the source line break
+/// (`\r\n`, `\n` or `\r`) that may follow it. Chat transcripts rendered as
+/// HTML write a line break typed by the customer as `<br>`, so a card
+/// typed over two lines reads `4111 1111<br>1111 1111` (HTML Living
+/// Standard, 13.1.2 "Elements": `br` is a void element, and a `/` before
+/// `>` is allowed).
+#[must_use]
+pub fn html_break_len(s: &[u8]) -> usize {
+    let n = match s {
+        [b'<', b'b' | b'B', b'r' | b'R', b'>', ..] => 4,
+        [b'<', b'b' | b'B', b'r' | b'R', b'/', b'>', ..] => 5,
+        [b'<', b'b' | b'B', b'r' | b'R', b' ', b'>', ..] => 5,
+        [b'<', b'b' | b'B', b'r' | b'R', b' ', b'/', b'>', ..] => 6,
+        _ => return 0,
+    };
+    n + match &s[n..] {
+        [b'\r', b'\n', ..] => 2,
+        [b'\r' | b'\n', ..] => 1,
         _ => 0,
     }
 }
@@ -834,6 +859,21 @@ mod tests {
             (b"&#1600;", 0),
             (b"&amp;", 0),
             (b"&", 0),
+        ] {
+            assert_eq!(separator_len(r, 0), n, "{:?}", String::from_utf8_lossy(r));
+        }
+        for (r, n) in [
+            (&b"<br>1"[..], 4),
+            (b"<BR/>", 5),
+            (b"<br />", 6),
+            (b"<Br >\r\n1", 7),
+            (b"<br>\n\n", 5),
+            (b"<br>\ndata: 1", 5),
+            (b"<br  />", 0),
+            (b"<b>", 0),
+            (b"<brx>", 0),
+            (b"<br", 0),
+            (b"<p>", 0),
         ] {
             assert_eq!(separator_len(r, 0), n, "{:?}", String::from_utf8_lossy(r));
         }

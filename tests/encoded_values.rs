@@ -237,6 +237,20 @@ fn line_break_separates_card_groups() {
     assert_eq!(ids, ["card.pan"]);
     assert_everywhere("4111111111\r\n111111", "**********\r\n**1111");
     assert_everywhere("5555 5555\r5555 4444", "**** ****\r**** 4444");
+    // In a transcript rendered as HTML the line break is a `<br>`.
+    let ids = assert_everywhere(
+        "<p>my card is 4111 1111<br>1111 1111</p>",
+        "<p>my card is **** ****<br>**** 1111</p>",
+    );
+    assert_eq!(ids, ["card.pan"]);
+    assert_everywhere(
+        "4111-1111<BR />\r\n1111-1111",
+        "****-****<BR />\r\n****-1111",
+    );
+    assert_everywhere("411111<br/>1111111111", "******<br/>******1111");
+    // Two breaks end the number; so does another tag.
+    assert_everywhere("4111 1111<br><br>1111 1111", "4111 1111<br><br>1111 1111");
+    assert_everywhere("4111 1111<p>1111 1111", "4111 1111<p>1111 1111");
 }
 
 /// An SSE client joins an event's `data:` lines with a line break, so a
