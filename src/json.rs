@@ -107,6 +107,9 @@ pub struct JsonScanner {
     /// end are masked by the rule instead of being scanned as text.
     poison: Option<(RuleRef, bool)>,
     key_overflow: bool,
+    /// The open string held a `\u` escape of `<`, `>`, `&`, U+2028 or
+    /// U+2029: its scanned form keeps those escaped ([`escape_into`]).
+    html_escaped: bool,
     /// The current string's text segment is not begun yet: it begins when
     /// its first byte must be scanned, so a string with no trigger at all is
     /// copied through without touching the text scanner. `seg_is_value`
@@ -219,44 +222,58 @@ fn plain_run(s: &[u8]) -> usize {
 /// for an empty `src`, which is common (a string copied through, a key
 /// whose segment never began): that test is inlined.
 ///
-/// Besides what JSON requires (`"`, `\\`, control bytes), `<`, `>`, `&`,
-/// U+2028 and U+2029 are written as `\u` escapes, as Go's `encoding/json`
-/// and Rails do by default: upstreams escape them so that JSON placed in an
-/// HTML page (`<script>` blocks) cannot close its element, and scrim, which
-/// decodes a scanned string, must not undo that (`\u003c/script\u003e` in
-/// a chat message would reach the agent console as `</script>`). The JSON
-/// value is unchanged.
+/// With `html` (the string held one of them `\u`-escaped), `<`, `>`, `&`,
+/// U+2028 and U+2029 are written as `\u` escapes too, as Go's
+/// `encoding/json` and Rails do by default: upstreams escape them so that
+/// JSON placed in an HTML page (`<script>` blocks) cannot close its
+/// element, and scrim, which decodes a scanned string, must not undo that
+/// (`\u003c/script\u003e` in a chat message would reach the agent console
+/// as `</script>`). Without it they stay raw, as the upstream wrote them,
+/// which is also what a string copied through unscanned keeps. The JSON
+/// value is unchanged either way.
 #[inline]
-fn escape_into(src: &[u8], out: &mut Vec<u8>) {
+fn escape_into(src: &[u8], html: bool, out: &mut Vec<u8>) {
     if !src.is_empty() {
-        escape_nonempty(src, out);
+        escape_nonempty(src, html, out);
     }
 }
 
-/// Bytes that `escape_nonempty` writes escaped (0xE2 starts U+2028/U+2029).
-static NEEDS_ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
-        b += 1;
+/// Bytes that `escape_nonempty` writes escaped: what JSON requires, and
+/// with `html` also `<`, `>`, `&` and 0xE2 (which starts U+2028/U+2029).
+static NEEDS_ESCAPE: [[bool; 256]; 2] = {
+    let mut t = [[false; 256]; 2];
+    let mut h = 0;
+    while h < 2 {
+        let mut b = 0;
+        while b < 0x20 {
+            t[h][b] = true;
+            b += 1;
+        }
+        t[h][b'"' as usize] = true;
+        t[h][b'\\' as usize] = true;
+        h += 1;
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[b'<' as usize] = true;
-    t[b'>' as usize] = true;
-    t[b'&' as usize] = true;
-    t[0xE2] = true;
+    t[1][b'<' as usize] = true;
+    t[1][b'>' as usize] = true;
+    t[1][b'&' as usize] = true;
+    t[1][0xE2] = true;
     t
 };
 
-fn escape_nonempty(src: &[u8], out: &mut Vec<u8>) {
+/// Whether a `\u` escape decoding to `c` marks its string as escaped for
+/// HTML (see [`escape_into`]).
+fn is_html_escape(c: u32) -> bool {
+    matches!(c, 0x3c | 0x3e | 0x26 | 0x2028 | 0x2029)
+}
+
+fn escape_nonempty(src: &[u8], html: bool, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let table = &NEEDS_ESCAPE[usize::from(html)];
     let mut start = 0;
     let mut i = 0;
     while i < src.len() {
         let b = src[i];
-        if !NEEDS_ESCAPE[usize::from(b)] {
+        if !table[usize::from(b)] {
             i += 1;
             continue;
         }
@@ -420,6 +437,7 @@ impl JsonScanner {
             num_rule: None,
             poison: None,
             key_overflow: false,
+            html_escaped: false,
             seg_pending: false,
             seg_ended: false,
             seg_is_value: false,
@@ -1062,7 +1080,7 @@ impl JsonScanner {
                 let n = events.len();
                 self.close_seg(m, events)?;
                 self.fix_offsets(events, n);
-                escape_into(&self.scratch, out);
+                escape_into(&self.scratch, self.html_escaped, out);
                 self.scratch.clear();
                 self.begin_fallback(self.offset);
             }
@@ -1146,7 +1164,7 @@ impl JsonScanner {
             self.text.feed(m, bytes, &mut self.scratch, events)?;
         }
         self.fix_offsets(events, n);
-        escape_into(&self.scratch, out);
+        escape_into(&self.scratch, self.html_escaped, out);
         self.scratch.clear();
         Ok(())
     }
@@ -1176,7 +1194,7 @@ impl JsonScanner {
             f.action
                 .apply(&self.value, m.token_key.as_ref(), &mut self.scratch);
         }
-        escape_into(&self.scratch, out);
+        escape_into(&self.scratch, self.html_escaped, out);
         self.scratch.clear();
         events.push(Redaction {
             rule,
@@ -1194,6 +1212,7 @@ impl JsonScanner {
 
     fn begin_value_string(&mut self) {
         self.tok = Tok::Str { key: false };
+        self.html_escaped = false;
         self.token_start = self.offset;
         self.value.clear();
         self.value_overflow = false;
@@ -1282,7 +1301,7 @@ impl JsonScanner {
             let n = events.len();
             self.close_seg(m, events)?;
             self.fix_offsets(events, n);
-            escape_into(&self.scratch, out);
+            escape_into(&self.scratch, self.html_escaped, out);
             self.scratch.clear();
             self.tok = Tok::None;
             self.field = if self.key_overflow {
@@ -1304,7 +1323,7 @@ impl JsonScanner {
             let n = events.len();
             self.close_seg(m, events)?;
             self.fix_offsets(events, n);
-            escape_into(&self.scratch, out);
+            escape_into(&self.scratch, self.html_escaped, out);
             self.scratch.clear();
         }
         out.push(b'"');
@@ -1422,7 +1441,7 @@ impl JsonScanner {
                 out.extend_from_slice(b"null");
             } else {
                 out.push(b'"');
-                escape_into(&self.scratch, out);
+                escape_into(&self.scratch, self.html_escaped, out);
                 out.push(b'"');
             }
         } else {
@@ -1634,6 +1653,7 @@ impl JsonScanner {
     #[inline]
     fn begin_key(&mut self) {
         self.tok = Tok::Str { key: true };
+        self.html_escaped = false;
         self.token_start = self.offset;
         self.key.clear();
         self.key_overflow = false;
@@ -1665,6 +1685,7 @@ impl JsonScanner {
         out: &mut Vec<u8>,
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
+        self.html_escaped |= is_html_escape(c);
         let mut buf = self.decoded;
         let bytes = utf8_encode(c, &mut buf);
         let mut tmp = [0u8; 4];

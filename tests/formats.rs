@@ -513,6 +513,16 @@ fn json_field_key_suffixes_exact() {
             r#"{"card_security_code":"123"}"#,
             r#"{"card_security_code":"[CVV]"}"#,
         ),
+        // A suffix is also a whole key.
+        (
+            r#"{"cvv_code":"123","cvvNumber":"456","pwd":"x","msisdn":"4155550132"}"#,
+            r#"{"cvv_code":"[CVV]","cvvNumber":"[CVV]","pwd":"[REDACTED]","msisdn":"********32"}"#,
+        ),
+        // Salesforce custom fields (`__c`, person accounts `__pc`).
+        (
+            r#"{"CVV__c":"123","PIN__c":"4821","Card_Expiry__c":"09/27","Mobile__c":"4155550132","Password__c":"hunter2","Tax_ID__pc":"219456789"}"#,
+            r#"{"CVV__c":"[CVV]","PIN__c":"[REDACTED]","Card_Expiry__c":"[EXPIRY]","Mobile__c":"********32","Password__c":"[REDACTED]","Tax_ID__pc":"[SSN]"}"#,
+        ),
     ]);
     // Not suffix matches: an ending inside a word, a suffix followed by
     // more words, booleans under a matching key, and endings no rule lists.
@@ -528,6 +538,11 @@ fn json_field_key_suffixes_exact() {
         (
             r#"{"zip_pin":"560001","shipping_tel":"x","card_type":"visa"}"#,
             r#"{"zip_pin":"560001","shipping_tel":"x","card_type":"visa"}"#,
+        ),
+        // An Indian postal code is a PIN code; `__c` alone is no field.
+        (
+            r#"{"pin_code":"560001","pinCode":"560001","__c":"x","Order__c":"12345"}"#,
+            r#"{"pin_code":"560001","pinCode":"560001","__c":"x","Order__c":"12345"}"#,
         ),
     ]);
     // However the key is split across chunks.
@@ -671,7 +686,7 @@ fn json_keys_are_scanned() {
 /// Upstreams escape `<`, `>`, `&`, U+2028 and U+2029 in JSON so that it
 /// cannot close a `<script>` element it is placed in; a string scrim
 /// decodes and writes again keeps them escaped, masked or not, however the
-/// body is cut. The decoded value is unchanged.
+/// body is cut (and leaves raw ones raw). The decoded value is unchanged.
 #[test]
 fn json_html_safe_escapes_stay_escaped() {
     assert_json_exact(&[
@@ -683,10 +698,15 @@ fn json_html_safe_escapes_stay_escaped() {
             r#"{"m":"\u003cb\u003e4111 1111 1111 1111\u003c/b\u003e \u0026 \u2028\u2029"}"#,
             r#"{"m":"\u003cb\u003e**** **** **** 1111\u003c/b\u003e \u0026 \u2028\u2029"}"#,
         ),
-        // Raw ones in a string that is scanned come out escaped too.
+        // After one escaped, raw ones in the same string are escaped too.
+        (
+            r#"{"m":"\u0026 </script> 4111 1111 1111 1111"}"#,
+            r#"{"m":"\u0026 \u003c/script\u003e **** **** **** 1111"}"#,
+        ),
+        // Raw ones, as the upstream wrote them, stay raw.
         (
             "{\"m\":\"</script> 4111 1111 1111 1111 & \u{2028}\"}",
-            r#"{"m":"\u003c/script\u003e **** **** **** 1111 \u0026 \u2028"}"#,
+            "{\"m\":\"</script> **** **** **** 1111 & \u{2028}\"}",
         ),
         // A string no rule can match is copied through as it came.
         (
@@ -697,6 +717,8 @@ fn json_html_safe_escapes_stay_escaped() {
     for input in [
         r#"{"m":"\u003cb\u003e4111 1111 1111 1111\u003c/b\u003e \u0026 \u2028\u2029"}"#,
         "{\"m\":\"</script> 4111 1111 1111 1111 & \u{2028}\"}",
+        r#"{"m":"\u0026 </script> 4111 1111 1111 1111"}"#,
+        r#"{"m":"</script> 4111 1111 1111 1111 \u0026 <"}"#,
     ] {
         assert_split_invariant(Format::Json, input.as_bytes());
     }
