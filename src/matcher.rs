@@ -1997,15 +1997,27 @@ impl Matcher {
     }
 
     /// The field rule of a decoded JSON key: its whole normalised form in
-    /// `keys`, else the longest ending that starts at a word boundary and
-    /// normalises to one of `suffixes` (`primaryCardCvv`: `cardcvv`, then
-    /// `cvv`). A boundary is a non-alphanumeric byte before a letter or
-    /// digit, or a lowercase letter or digit before an uppercase letter.
-    /// `norm` is scratch. Keys over 64 normalised bytes match nothing.
+    /// `keys`, else the longest ending that starts at a word boundary (or
+    /// is the whole key) and normalises to one of `suffixes`
+    /// (`primaryCardCvv`: `cardcvv`, then `cvv`). A boundary is a
+    /// non-alphanumeric byte before a letter or digit, or a lowercase letter
+    /// or digit before an uppercase letter. A Salesforce custom field's
+    /// `__c` (or person-account `__pc`) ending is left out first
+    /// (`Card_Expiry__c` is `Card_Expiry`). `norm` is scratch. Keys over 64
+    /// normalised bytes match nothing.
     pub fn field_rule_of_key(&self, key: &[u8], norm: &mut Vec<u8>) -> Option<RuleRef> {
-        // Normalised length at each word start, in key order (longest tail first).
+        let key = match key {
+            [k @ .., b'_', b'_', b'c' | b'C'] | [k @ .., b'_', b'_', b'p' | b'P', b'c' | b'C']
+                if k.last().is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                k
+            }
+            _ => key,
+        };
+        // Normalised length at each word start, in key order (longest tail
+        // first); the whole key is the first.
         let mut starts = [0u8; 64];
-        let mut n_starts = 0;
+        let mut n_starts = 1;
         norm.clear();
         let mut prev = 0u8;
         for (i, &b) in key.iter().enumerate() {

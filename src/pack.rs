@@ -222,8 +222,9 @@ pub struct FieldSpec {
     /// Keys, compared after lowercasing ASCII and dropping `_`, `-`, `.` and spaces.
     pub keys: Vec<String>,
     /// Key endings: a key whose last words, from a word boundary (after a
-    /// non-alphanumeric byte, or at a camelCase step), normalise to one of
-    /// these matches too (`customer_ssn`, `cardCvv` for `ssn`, `cvv`).
+    /// non-alphanumeric byte, or at a camelCase step), or the whole key,
+    /// normalise to one of these matches too (`customer_ssn`, `cardCvv` for
+    /// `ssn`, `cvv`). A Salesforce `__c` / `__pc` ending is left out first.
     #[serde(default)]
     pub suffixes: Vec<String>,
     /// How the value is masked.
