@@ -514,13 +514,18 @@ impl std::fmt::Debug for Matcher {
     }
 }
 
+/// The bytes a JSON key's normalised form leaves out.
+fn is_key_separator(b: u8) -> bool {
+    matches!(b, b'_' | b'-' | b'.' | b' ')
+}
+
 /// Normalises a JSON key for field-rule lookup: ASCII lowercase, without
 /// `_`, `-`, `.` and spaces. Returns false when the key is too long to be a
 /// field name (such keys never match).
 pub fn normalize_key(key: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     for &b in key {
-        if matches!(b, b'_' | b'-' | b'.' | b' ') {
+        if is_key_separator(b) {
             continue;
         }
         if out.len() == 64 {
@@ -1491,45 +1496,29 @@ impl Matcher {
                     (Ok(action), Ok(json_null)) => {
                         let idx = fields.len() as u16;
                         let mut norm = Vec::new();
-                        for k in &spec.keys {
-                            if !normalize_key(k.as_bytes(), &mut norm) || norm.is_empty() {
-                                err(
-                                    located.line,
-                                    &spec.id,
-                                    format!("key {k:?} is empty or too long"),
-                                );
-                                continue;
-                            }
-                            if let Some(prev) = field_keys.insert(norm.clone(), idx) {
-                                if prev != idx {
+                        for (word, list, map) in [
+                            ("key", &spec.keys, &mut field_keys),
+                            ("suffix", &spec.suffixes, &mut field_suffixes),
+                        ] {
+                            for k in list {
+                                if !normalize_key(k.as_bytes(), &mut norm) || norm.is_empty() {
                                     err(
                                         located.line,
                                         &spec.id,
-                                        format!(
-                                            "key {k:?} is already claimed by another field rule"
-                                        ),
+                                        format!("{word} {k:?} is empty or too long"),
                                     );
+                                    continue;
                                 }
-                            }
-                        }
-                        for k in &spec.suffixes {
-                            if !normalize_key(k.as_bytes(), &mut norm) || norm.is_empty() {
-                                err(
-                                    located.line,
-                                    &spec.id,
-                                    format!("suffix {k:?} is empty or too long"),
-                                );
-                                continue;
-                            }
-                            if let Some(prev) = field_suffixes.insert(norm.clone(), idx) {
-                                if prev != idx {
-                                    err(
-                                        located.line,
-                                        &spec.id,
-                                        format!(
-                                            "suffix {k:?} is already claimed by another field rule"
-                                        ),
-                                    );
+                                if let Some(prev) = map.insert(norm.clone(), idx) {
+                                    if prev != idx {
+                                        err(
+                                            located.line,
+                                            &spec.id,
+                                            format!(
+                                                "{word} {k:?} is already claimed by another field rule"
+                                            ),
+                                        );
+                                    }
                                 }
                             }
                         }
@@ -2031,7 +2020,7 @@ impl Matcher {
                 n_starts += 1;
             }
             prev = b;
-            if matches!(b, b'_' | b'-' | b'.' | b' ') {
+            if is_key_separator(b) {
                 continue;
             }
             if norm.len() == 64 {
