@@ -67,7 +67,8 @@ impl Validator {
 
     /// Checks a candidate. Returns the confirmed span inside `cand`, if any,
     /// and where the rule's search resumes (an offset into `cand`, > 0).
-    /// Most validators resume after the candidate; the card validator
+    /// Most validators resume after the candidate; the IBAN validator
+    /// resumes after the IBAN it found, or one byte in; the card validator
     /// resumes after the card it found, or, when a long run of digit groups
     /// held none, at the first group that could start a card running past
     /// the candidate's end, so a card is never swallowed by a longer run.
@@ -83,6 +84,15 @@ impl Validator {
                     None => (None, cut),
                 }
             }
+            // The pattern may run on past the IBAN into a following one
+            // (`from NL91 ABNA 0417 1643 00 to DE89 …`), or start at a word
+            // that only looks like one (`Room AB12 at HQ DE89 …`): resume
+            // after the IBAN found, or, with none, at the next byte, so
+            // the next candidate start inside this one is tried.
+            Validator::Iban => match self.check_whole(cand) {
+                Some((a, b)) => (Some((a, b)), b),
+                None => (None, 1),
+            },
             other => (other.check_whole(cand), cand.len()),
         }
     }
@@ -184,6 +194,10 @@ fn card_span(cand: &[u8]) -> Option<(usize, usize)> {
 pub struct Context {
     words: Option<AhoCorasick>,
     deny: Option<AhoCorasick>,
+    /// Words that name the value (`labels` and `words`): one nearer the
+    /// value than every deny word overrides them (`re your order: my SSN
+    /// is …`). Present only with `deny`.
+    labels: Option<AhoCorasick>,
     /// Bytes searched before the candidate.
     pub before: usize,
     /// Bytes searched after the candidate.
@@ -262,22 +276,39 @@ impl Context {
     /// confirmed account numbers next to SSNs, and an account mask that
     /// keeps four digits showed SSN digits where the two overlapped.
     pub(crate) fn found(ac: &AhoCorasick, w: Window<'_>) -> bool {
+        Self::whole_words(ac, w).next().is_some()
+    }
+
+    /// The whole-word occurrences of `ac` inside the window, as
+    /// `(start, end)` in the window's bytes (see [`Context::found`]).
+    fn whole_words<'w>(
+        ac: &'w AhoCorasick,
+        w: Window<'w>,
+    ) -> impl Iterator<Item = (usize, usize)> + 'w {
         let hay = w.hay;
-        let span = usize::from(w.lead)..hay.len() - usize::from(w.trail);
-        if span.is_empty() {
-            return false;
-        }
-        let input = aho_corasick::Input::new(hay).span(span);
-        ac.find_overlapping_iter(input).any(|m| {
-            let camel = |i: usize| hay[i - 1].is_ascii_lowercase() && hay[i].is_ascii_uppercase();
-            let before_ok = m.start() == 0
-                || !hay[m.start() - 1].is_ascii_alphanumeric()
-                || escaped_punctuation_before(hay, m.start())
-                || camel(m.start());
-            let after_ok =
-                m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric() || camel(m.end());
-            before_ok && after_ok
-        })
+        let span = usize::from(w.lead)..hay.len().saturating_sub(usize::from(w.trail));
+        let input = aho_corasick::Input::new(hay).span(span.clone());
+        let camel = move |i: usize| hay[i - 1].is_ascii_lowercase() && hay[i].is_ascii_uppercase();
+        (!span.is_empty())
+            .then(|| ac.find_overlapping_iter(input))
+            .into_iter()
+            .flatten()
+            .filter(move |m| {
+                let before_ok = m.start() == 0
+                    || !hay[m.start() - 1].is_ascii_alphanumeric()
+                    || escaped_punctuation_before(hay, m.start())
+                    || camel(m.start());
+                let after_ok =
+                    m.end() == hay.len() || !hay[m.end()].is_ascii_alphanumeric() || camel(m.end());
+                before_ok && after_ok
+            })
+            .map(|m| (m.start(), m.end()))
+    }
+
+    /// The whole word of `ac` nearest the value in a `before` window: the
+    /// one that ends last, and of those the longest.
+    fn nearest(ac: &AhoCorasick, w: Window<'_>) -> Option<(usize, usize)> {
+        Self::whole_words(ac, w).max_by_key(|&(s, e)| (e, std::cmp::Reverse(s)))
     }
 
     /// Does the context around a candidate confirm it? `before` is the
@@ -286,10 +317,18 @@ impl Context {
     /// edge is judged with the byte beyond that edge: "order" at the start
     /// of a window that begins inside "Border" is not the deny word, and
     /// "tin" inside "contacting" is not the context word.
+    ///
+    /// A deny word in `before` refuses the candidate unless a label (a
+    /// `labels` or `words` entry) lies nearer the value than the nearest
+    /// deny word: it ends after it, or ends with it and is longer.
     pub fn confirms(&self, before: Window<'_>, after: Window<'_>) -> bool {
         if let Some(deny) = &self.deny {
-            if Self::found(deny, before) {
-                return false;
+            if let Some(d) = Self::nearest(deny, before) {
+                let label = self.labels.as_ref().and_then(|l| Self::nearest(l, before));
+                let overrides = label.is_some_and(|l| l.1 > d.1 || (l.1 == d.1 && l.0 < d.0));
+                if !overrides {
+                    return false;
+                }
             }
         }
         match &self.words {
@@ -1387,6 +1426,11 @@ fn compile_context(c: &ContextSpec) -> Result<Context, String> {
     if c.words.is_empty() && c.deny.is_empty() {
         return Err("context needs `words` or `deny`".into());
     }
+    if !c.labels.is_empty() && c.deny.is_empty() {
+        return Err(
+            "context `labels` only override `deny` words; add `deny` or drop `labels`".into(),
+        );
+    }
     if c.before > MAX_CONTEXT || c.after > MAX_CONTEXT {
         return Err(format!(
             "context before/after are limited to {MAX_CONTEXT} bytes"
@@ -1402,6 +1446,12 @@ fn compile_context(c: &ContextSpec) -> Result<Context, String> {
             None
         } else {
             Some(ascii_ci_ac(&word_spellings(&c.deny))?)
+        },
+        labels: if c.deny.is_empty() || (c.labels.is_empty() && c.words.is_empty()) {
+            None
+        } else {
+            let all: Vec<String> = c.labels.iter().chain(&c.words).cloned().collect();
+            Some(ascii_ci_ac(&word_spellings(&all))?)
         },
         before: c.before,
         after: c.after,

@@ -169,6 +169,10 @@ pub struct ContextSpec {
     /// None of these may occur in the bytes just before the candidate.
     #[serde(default)]
     pub deny: Vec<String>,
+    /// Words that name the value without being required: one nearer the
+    /// value than every deny word overrides them. `words` count too.
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// How many bytes before the candidate are searched.
     #[serde(default = "default_before")]
     pub before: usize,

@@ -116,6 +116,18 @@ fn check_reports_every_error_with_file_line_and_rule() {
         ),
         "{err}"
     );
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[pack]\nname = \"bad\"\n\n[[rule]]\nid = \"l\"\ncategory = \"x\"\npattern = '[0-9]{9}'\ntrigger = { digits = true }\ncontext = { words = [\"ssn\"], labels = [\"social\"] }\naction = { type = \"label\", label = \"[A]\" }\n",
+    )
+    .unwrap();
+    let out = scrim(&["check", "--patterns", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:4: rule \"l\": context `labels` only override `deny` words"),
+        "{err}"
+    );
     std::fs::write(dir.join("bad.toml"), "[pack]\nname = 1\n").unwrap();
     let out = scrim(&["check", "--patterns", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

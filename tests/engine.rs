@@ -650,6 +650,43 @@ fn words_cut_by_the_window_edge_are_not_whole_words() {
     }
 }
 
+/// A label nearer the value than a deny word wins; a deny word nearer
+/// than the label still denies (red-team pass, 2026-12-03: before, any
+/// deny word in the window kept the value readable, so `re your order: my
+/// SSN is …` leaked the SSN).
+#[test]
+fn a_nearer_label_overrides_a_deny_word() {
+    let cases: [(&[u8], &[u8]); 9] = [
+        (
+            b"re your order: my SSN is 219-45-6789.",
+            b"re your order: my SSN is ***-**-****.",
+        ),
+        (b"tel ssn 219-45-6789", b"tel ssn ***-**-****"),
+        (b"SSN, order 219-45-6789", b"SSN, order 219-45-6789"),
+        (
+            b"ticket 88: call me at 415-555-0198",
+            b"ticket 88: call me at ***-***-**98",
+        ),
+        (b"call re order 415-555-0198", b"call re order 415-555-0198"),
+        (
+            b"refund the order to account number 12345678",
+            b"refund the order to account number ****5678",
+        ),
+        (
+            b"acct ok, order 123456789012",
+            b"acct ok, order 123456789012",
+        ),
+        // Words count only whole: "ssnorder" neither denies nor labels, and
+        // "telephone" holds "phone" and "tel" but is neither, so the
+        // SSN-shaped value is masked.
+        (b"ssnorder 219-45-6789", b"ssnorder ***-**-****"),
+        (b"telephone 219-45-6789", b"telephone ***-**-****"),
+    ];
+    for (input, want) in cases {
+        assert_everywhere(input, want);
+    }
+}
+
 /// Two rules confirming the same span: the action that leaves least
 /// readable wins, whatever the rule order. Here `bank.account` (keep_last
 /// 4, "acct") and `id.ssn` (keep_last 0) both take "219-45-6789"; before,
@@ -789,4 +826,40 @@ fn trigger_contract_violations_are_refused() {
     // Optional separators and alternations are followed on every path.
     let e = compile(r"(?:acct|a/c)?[ ]?[0-9]{6}", "{ digits = true, back = 4 }").unwrap();
     assert!(e.contains("5 bytes before its first trigger"), "{e}");
+}
+
+/// An IBAN candidate that runs on into the next word does not hide a
+/// following IBAN: the search resumes after the IBAN found, or inside a
+/// candidate that held none (red-team pass, 2026-12-03: the second IBAN
+/// of each of these stayed readable).
+#[test]
+fn an_iban_after_another_candidate_is_found() {
+    let cases: [(&[u8], &[u8]); 5] = [
+        (
+            b"from NL91 ABNA 0417 1643 00 to DE89 3704 0044 0532 0130 00 ok",
+            b"from **** **** **** **43 00 to **** **** **** **** **30 00 ok",
+        ),
+        // The first fails mod-97 (a typo) and stays as it was.
+        (
+            b"old NL91 ABNA 0417 1643 01 new DE89 3704 0044 0532 0130 00",
+            b"old NL91 ABNA 0417 1643 01 new **** **** **** **** **30 00",
+        ),
+        (
+            b"Room AB12 at HQ DE89 3704 0044 0532 0130 00",
+            b"Room AB12 at HQ **** **** **** **** **30 00",
+        ),
+        (
+            b"NL91ABNA0417164300 DE89370400440532013000",
+            b"**************4300 ******************3000",
+        ),
+        // Candidates restarting inside a failed one still need a valid
+        // IBAN: none of these words is one.
+        (
+            b"ref AB12 CD34 EF56 GH78 IJ90 KL12 MN34 done",
+            b"ref AB12 CD34 EF56 GH78 IJ90 KL12 MN34 done",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_everywhere(input, want);
+    }
 }
