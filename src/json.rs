@@ -1402,30 +1402,35 @@ impl JsonScanner {
         } else {
             &self.number
         };
-        // The number's segment has the key as context: the same precheck
-        // as whole strings, with its own word trail over key and number.
-        let ctx_len = self.key.len();
-        self.key.extend_from_slice(b": ");
-        let trail = &mut self.num_words;
-        trail.reset(m);
-        trail.feed(m, &self.key);
-        let text_from = trail.pos();
-        trail.feed(m, src);
+        // The number's segment has the same context as a string value's:
+        // the recent keys and strings, `{"name":"SSN","value":219456789}`
+        // as `{"name":"SSN","value":"219456789"}` (red-team pass,
+        // 2026-12-03: before, only the number's own key). The same
+        // precheck as whole strings, over the context stream's trail
+        // (numbers do not join the stream): read as it is when no word
+        // ends in the number (almost always), else on a copy fed it.
+        let context = seg_context(true, &self.recent);
+        let text_from = self.words.pos();
+        let ctx_from = text_from - context.len() as u64;
+        let trail = if self.words.quiet_through(m, src) {
+            &self.words
+        } else {
+            self.num_words.clone_from(&self.words);
+            self.num_words.feed(m, src);
+            &self.num_words
+        };
         let keyword = trail.keyword_since(m, text_from);
-        let trail = &*trail;
-        let gated = || trail.context_since(m, 0, text_from);
+        let gated = || trail.context_since(m, ctx_from, text_from);
         let skip = !crate::scan::may_match(m, keyword, gated, src);
         // Debug builds (the tests) scan anyway and check that the skip was
         // exact.
         if skip && !cfg!(debug_assertions) {
-            self.key.truncate(ctx_len);
             out.extend_from_slice(&self.number);
             self.number.clear();
             return Ok(());
         }
         let n = events.len();
-        self.text.begin_segment(&self.key);
-        self.key.truncate(ctx_len);
+        self.text.begin_segment(context);
         self.text.feed(m, src, &mut self.scratch, events)?;
         self.text.end_segment(m, &mut self.scratch, events)?;
         debug_assert!(

@@ -516,6 +516,15 @@ impl WordTrail {
         }
     }
 
+    /// Whether feeding `bytes` next would end no word: then the trail's
+    /// words, read after them, are the ones it has now.
+    #[inline]
+    pub(crate) fn quiet_through(&self, m: &Matcher, bytes: &[u8]) -> bool {
+        m.words_dfa
+            .as_ref()
+            .is_none_or(|d| d.run_quiet(self.state, bytes).is_some())
+    }
+
     /// [`WordTrail::feed`] for a few bytes where most likely no word ends
     /// (the separators between JSON strings): stepped inline, and fed
     /// again the full way if a word does end.

@@ -642,6 +642,40 @@ fn json_numbers_exact() {
     ]);
 }
 
+/// A number has the context of the keys and strings before it, as a
+/// string value does (red-team pass, 2026-12-03: `{"name":"SSN","value":
+/// 219456789}` kept the SSN; as a string it was masked).
+#[test]
+fn json_numbers_take_the_context_of_earlier_values() {
+    let cases = [
+        (
+            r#"{"name":"SSN","value":219456789}"#,
+            r#"{"name":"SSN","value":"*********"}"#,
+        ),
+        (
+            r#"{"name":"SSN","value":"219456789"}"#,
+            r#"{"name":"SSN","value":"*********"}"#,
+        ),
+        (
+            r#"{"label":"account number","v":12345678}"#,
+            r#"{"label":"account number","v":"****5678"}"#,
+        ),
+        (
+            r#"[{"type":"ssn"}, 219456789, 2]"#,
+            r#"[{"type":"ssn"}, "*********", 2]"#,
+        ),
+        // Without a context word the same numbers stay as they were.
+        (
+            r#"{"name":"order","value":219456789,"v":12345678}"#,
+            r#"{"name":"order","value":219456789,"v":12345678}"#,
+        ),
+    ];
+    assert_json_exact(&cases);
+    for (input, _) in cases {
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
+}
+
 #[test]
 fn json_numbers_other_exponent_spellings() {
     assert_json_exact(&[
