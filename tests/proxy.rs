@@ -797,7 +797,9 @@ async fn json_served_as_plain_text_gets_field_rules() {
     assert_eq!(got.text(), oracle(Format::Text, TEXT));
     assert_eq!(
         got.text(),
-        "[09:12] agent: account 12345678 on file, card ************1111"
+        // The text rules only: bank.account_keyword for the digits right
+        // after "account", card.pan for the card.
+        "[09:12] agent: account ****5678 on file, card ************1111"
     );
 }
 
