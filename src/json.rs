@@ -161,7 +161,19 @@ pub struct JsonScanner {
     /// `id:`, `event:`) is being scanned as text, alone; JSON resumes after
     /// it.
     side_line: bool,
+    /// How deep inside JSON strings this scanner reads (0: the body).
+    nesting: u8,
+    /// The current string value holds JSON (it starts with `{` or `[`): its
+    /// decoded bytes go to `nested` instead of the text scanner, so field
+    /// rules apply inside it (`"payload":"{\"api_key\":\"…\"}"`).
+    in_nested: bool,
+    /// The scanner for JSON inside strings, kept for reuse.
+    nested: Option<Box<JsonScanner>>,
 }
+
+/// How many levels of JSON inside JSON strings get JSON rules; deeper ones
+/// get text rules.
+const MAX_NESTING: u8 = 2;
 
 /// An SSE data line's field name.
 const DATA: &[u8; 5] = b"data:";
@@ -459,7 +471,23 @@ impl JsonScanner {
             sse: false,
             frame: 0,
             side_line: false,
+            nesting: 0,
+            in_nested: false,
+            nested: None,
         }
+    }
+
+    /// Makes this scanner (used before or new) read one JSON document held
+    /// in a string of a scanner at depth `nesting - 1`.
+    fn restart_nested(&mut self, m: &Matcher, nesting: u8) {
+        self.recent.clear();
+        self.reset_document(m);
+        self.allow_sequence = false;
+        self.sse = false;
+        self.frame = 0;
+        self.side_line = false;
+        self.was_malformed = false;
+        self.nesting = nesting;
     }
 
     /// Starts the next SSE event's data as a new document (a sequence of
@@ -515,6 +543,11 @@ impl JsonScanner {
         self.json_line_start = true;
         self.token_start = self.offset;
         self.top_done = false;
+        if std::mem::take(&mut self.in_nested) {
+            if let Some(n) = &mut self.nested {
+                n.abort();
+            }
+        }
     }
 
     /// Bytes fed so far, over all documents (the next byte's offset).
@@ -562,7 +595,16 @@ impl JsonScanner {
             Tok::Literal(_, n) => n,
             _ => 0,
         };
-        self.text.held() + self.number.len() + self.value.len() + self.num_raw.len() + literal
+        let nested = match &self.nested {
+            Some(n) if self.in_nested => n.held(),
+            _ => 0,
+        };
+        self.text.held()
+            + self.number.len()
+            + self.value.len()
+            + self.num_raw.len()
+            + literal
+            + nested
     }
 
     /// Feeds a chunk.
@@ -1011,6 +1053,11 @@ impl JsonScanner {
         self.num_out.clear();
         self.num_raw.clear();
         self.num_pending = false;
+        if std::mem::take(&mut self.in_nested) {
+            if let Some(n) = &mut self.nested {
+                n.abort();
+            }
+        }
     }
 
     fn field_active(&self) -> Option<RuleRef> {
@@ -1153,6 +1200,14 @@ impl JsonScanner {
             return Ok(());
         }
         let n = events.len();
+        if self.in_nested
+            || (!key
+                && self.seg_pending
+                && matches!(bytes.first(), Some(b'{' | b'['))
+                && self.nesting < MAX_NESTING)
+        {
+            return self.nested_bytes(m, bytes, whole, out, events);
+        }
         self.open_seg();
         if whole {
             self.remember(bytes);
@@ -1162,6 +1217,66 @@ impl JsonScanner {
         } else {
             self.note_recent(m, bytes);
             self.text.feed(m, bytes, &mut self.scratch, events)?;
+        }
+        self.fix_offsets(events, n);
+        escape_into(&self.scratch, self.html_escaped, out);
+        self.scratch.clear();
+        Ok(())
+    }
+
+    /// A whole string value held for a field rule that does not cover it
+    /// (see [`crate::matcher::FieldRule::covers`]): scanned with the text
+    /// rules, with the context a string value has, and written escaped.
+    fn scan_value_as_text(
+        &mut self,
+        m: &Matcher,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        let n = events.len();
+        let value = std::mem::take(&mut self.value);
+        self.text.begin_segment(seg_context(true, &self.recent));
+        let r = self.text.feed_and_end(m, &value, &mut self.scratch, events);
+        self.note_recent(m, &value);
+        self.value = value;
+        self.value.clear();
+        self.value_overflow = false;
+        r?;
+        self.fix_offsets(events, n);
+        escape_into(&self.scratch, self.html_escaped, out);
+        self.scratch.clear();
+        Ok(())
+    }
+
+    /// [`JsonScanner::string_bytes`] for a string value that holds JSON
+    /// (it starts with `{` or `[`): read by the nested scanner, so field
+    /// rules apply inside it; its words are still context for later values.
+    #[cold]
+    #[inline(never)]
+    fn nested_bytes(
+        &mut self,
+        m: &Matcher,
+        bytes: &[u8],
+        whole: bool,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        let n = events.len();
+        if !self.in_nested {
+            self.seg_pending = false;
+            self.in_nested = true;
+            let depth = self.nesting + 1;
+            self.nested
+                .get_or_insert_with(|| Box::new(JsonScanner::new(m, false)))
+                .restart_nested(m, depth);
+        }
+        if whole {
+            self.remember(bytes);
+        } else {
+            self.note_recent(m, bytes);
+        }
+        if let Some(nested) = &mut self.nested {
+            nested.feed(m, bytes, &mut self.scratch, events)?;
         }
         self.fix_offsets(events, n);
         escape_into(&self.scratch, self.html_escaped, out);
@@ -1273,6 +1388,14 @@ impl JsonScanner {
     /// Ends the current string's text segment (nothing to do if it never
     /// began: nothing was fed).
     fn close_seg(&mut self, m: &Matcher, events: &mut Vec<Redaction>) -> Result<(), ScanError> {
+        if std::mem::take(&mut self.in_nested) {
+            // The string's JSON ends with it: a document cut short is
+            // flushed, scanned as text.
+            if let Some(nested) = &mut self.nested {
+                nested.finish(m, &mut self.scratch, events)?;
+            }
+            return Ok(());
+        }
         if self.seg_pending {
             self.seg_pending = false;
             return Ok(());
@@ -1318,7 +1441,13 @@ impl JsonScanner {
             return Ok(());
         }
         if let Some(rule) = self.field_active() {
-            self.write_field_value(m, rule, out, events);
+            if m.field(rule)
+                .is_some_and(|f| f.covers(&self.value, self.value_overflow))
+            {
+                self.write_field_value(m, rule, out, events);
+            } else {
+                self.scan_value_as_text(m, out, events)?;
+            }
         } else {
             let n = events.len();
             self.close_seg(m, events)?;
@@ -1376,7 +1505,12 @@ impl JsonScanner {
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
         self.tok = Tok::None;
-        if let Some(rule) = self.field_active() {
+        // A number the field rule does not cover (too few digits) is
+        // scanned as any number is.
+        let covered = self
+            .field_active()
+            .filter(|&r| m.field(r).is_some_and(|f| f.covers(&self.number, false)));
+        if let Some(rule) = covered {
             let json_null = m.field(rule).is_some_and(|f| f.json_null);
             if json_null {
                 out.extend_from_slice(b"null");

@@ -437,6 +437,19 @@ pub struct FieldRule {
     pub action: Action,
     /// A masked bare number becomes `null` instead of a string.
     pub json_null: bool,
+    /// Values with fewer ASCII digits are not masked by this rule (they get
+    /// the text rules).
+    pub min_digits: usize,
+}
+
+impl FieldRule {
+    /// Whether the decoded value `v` is this field's value to mask. A value
+    /// too long to hold (`overflow`) always is.
+    pub fn covers(&self, v: &[u8], overflow: bool) -> bool {
+        overflow
+            || self.min_digits == 0
+            || v.iter().filter(|b| b.is_ascii_digit()).count() >= self.min_digits
+    }
 }
 
 /// Identifies a rule inside a [`Matcher`]: text rules first, then field rules.
@@ -1584,6 +1597,7 @@ impl Matcher {
                             pack: pack.name.clone(),
                             action,
                             json_null,
+                            min_digits: spec.min_digits,
                         });
                     }
                     (a, j) => {

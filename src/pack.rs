@@ -236,6 +236,11 @@ pub struct FieldSpec {
     /// What a masked bare number becomes: `string` (default) or `null`.
     #[serde(default)]
     pub json_number: Option<String>,
+    /// A string or number value with fewer ASCII digits than this is not
+    /// the field's value (`{"pan":"left"}`, `{"tel":"n/a"}`): it gets the
+    /// text rules instead. 0 (the default): every value is masked.
+    #[serde(default)]
+    pub min_digits: usize,
     /// Exact JSON input → output pairs.
     #[serde(default)]
     pub examples: ExamplesSpec,

@@ -429,7 +429,9 @@ fn json_field_rules_exact() {
             r#"{"user":"a","password":"hunter2"}"#,
             r#"{"user":"a","password":"[REDACTED]"}"#,
         ),
-        (r#"{"PAN":"x"}"#, r#"{"PAN":"*"}"#),
+        // Under 12 digits is no card number (field.card's min_digits).
+        (r#"{"PAN":"x"}"#, r#"{"PAN":"x"}"#),
+        (r#"{"PAN":"12345678901x2"}"#, r#"{"PAN":"*********01x2"}"#),
         (
             r#"{"iban":"DE89 3704 0044 0532 0130 00"}"#,
             r#"{"iban":"**** **** **** **** **30 00"}"#,
@@ -521,7 +523,7 @@ fn json_field_key_suffixes_exact() {
         // Salesforce custom fields (`__c`, person accounts `__pc`).
         (
             r#"{"CVV__c":"123","PIN__c":"4821","Card_Expiry__c":"09/27","Mobile__c":"4155550132","Password__c":"hunter2","Tax_ID__pc":"219456789"}"#,
-            r#"{"CVV__c":"[CVV]","PIN__c":"[REDACTED]","Card_Expiry__c":"[EXPIRY]","Mobile__c":"********32","Password__c":"[REDACTED]","Tax_ID__pc":"[SSN]"}"#,
+            r#"{"CVV__c":"[CVV]","PIN__c":"[PIN]","Card_Expiry__c":"[EXPIRY]","Mobile__c":"********32","Password__c":"[REDACTED]","Tax_ID__pc":"[SSN]"}"#,
         ),
     ]);
     // Not suffix matches: an ending inside a word, a suffix followed by
@@ -1654,4 +1656,101 @@ fn sniffed_plain_text_bodies() {
         "\u{feff}{\"accountNumber\":\"****5678\"}",
         true,
     );
+}
+
+/// `s` as a JSON string literal (ASCII input).
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// JSON held in a JSON string (webhook payloads, stored API responses) is
+/// read as JSON, so field rules apply inside it, two levels deep (red-team
+/// pass, 2026-12-03: it got text rules only, and field-only values such as
+/// API keys stayed readable).
+#[test]
+fn json_inside_json_strings_gets_field_rules() {
+    let inner2 = r#"{"ssn":"219-45-6789"}"#;
+    let inner = format!(
+        r#"{{"api_key":"zz_test_0000EXAMPLE","phone":"4155550198","note":"card 4111111111111111","inner":{}}}"#,
+        json_string(inner2)
+    );
+    let input = format!(
+        r#"{{"event":"webhook","payload":{},"list":{},"text":{},"plain":{}}}"#,
+        json_string(&inner),
+        json_string(r#"[{"password":"hunter2"}, 7]"#),
+        json_string("{not json, card 4111 1111 1111 1111"),
+        json_string(r#"hello "world""#),
+    );
+    let want_inner = format!(
+        r#"{{"api_key":"[REDACTED]","phone":"********98","note":"card ************1111","inner":{}}}"#,
+        json_string(r#"{"ssn":"[SSN]"}"#)
+    );
+    let want = format!(
+        r#"{{"event":"webhook","payload":{},"list":{},"text":{},"plain":{}}}"#,
+        json_string(&want_inner),
+        json_string(r#"[{"password":"[REDACTED]"}, 7]"#),
+        json_string("{not json, card **** **** **** 1111"),
+        json_string(r#"hello "world""#),
+    );
+    assert_json_exact(&[(input.as_str(), want.as_str())]);
+    assert_split_invariant(Format::Json, input.as_bytes());
+    // The same in an SSE event's data.
+    let sse = format!("data: {input}\n\n");
+    assert_eq!(redact_str(Format::Sse, &sse), format!("data: {want}\n\n"));
+    assert_split_invariant(Format::Sse, sse.as_bytes());
+    // A third level of strings gets text rules only: a field-only value
+    // there stays (Known limits in the README).
+    let mut deep = r#"{"api_key":"abc123def456"}"#.to_string();
+    for key in ["l0", "l1", "l2"] {
+        deep = format!(r#"{{"{key}":{}}}"#, json_string(&deep));
+    }
+    assert_json_exact(&[(deep.as_str(), deep.as_str())]);
+    let mut two = r#"{"api_key":"abc123def456"}"#.to_string();
+    let mut two_want = r#"{"api_key":"[REDACTED]"}"#.to_string();
+    for key in ["l0", "l1"] {
+        two = format!(r#"{{"{key}":{}}}"#, json_string(&two));
+        two_want = format!(r#"{{"{key}":{}}}"#, json_string(&two_want));
+    }
+    assert_json_exact(&[(two.as_str(), two_want.as_str())]);
+    assert_split_invariant(Format::Json, two.as_bytes());
+}
+
+/// A field rule with `min_digits` leaves values with fewer digits to the
+/// text rules, in objects, arrays and containers under the key (red-team
+/// pass, 2026-12-03: keys `pin`, `pan` and `tel` masked whatever they
+/// held).
+#[test]
+fn field_rules_skip_values_with_too_few_digits() {
+    let cases = [
+        (
+            r#"{"pin":true,"pan":"left","tel":"n/a","mobile":"none","pin2":7}"#,
+            r#"{"pin":true,"pan":"left","tel":"n/a","mobile":"none","pin2":7}"#,
+        ),
+        (
+            r#"{"pin":"4821","pan":"4111 1111 1111 1112","tel":"555 0198 7"}"#,
+            r#"{"pin":"[PIN]","pan":"**** **** **** 1112","tel":"*** ***8 7"}"#,
+        ),
+        // Values it does not cover still get the text rules.
+        (
+            r#"{"tel":"mail maria.lopez@example.com","pin":12}"#,
+            r#"{"tel":"mail [EMAIL]","pin":12}"#,
+        ),
+        (
+            r#"{"pan":{"side":"left","n":"5555555555554444"},"pin":["ok",4821]}"#,
+            r#"{"pan":{"side":"left","n":"************4444"},"pin":["ok","[PIN]"]}"#,
+        ),
+    ];
+    assert_json_exact(&cases);
+    for (input, _) in cases {
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
 }
