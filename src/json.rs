@@ -479,8 +479,11 @@ impl JsonScanner {
 
     /// Makes this scanner (used before or new) read one JSON document held
     /// in a string of a scanner at depth `nesting - 1`.
-    fn restart_nested(&mut self, m: &Matcher, nesting: u8) {
+    /// `context`: the outer string's context (its recent keys and strings),
+    /// which the document's values see before their own.
+    fn restart_nested(&mut self, m: &Matcher, nesting: u8, context: &[u8]) {
         self.recent.clear();
+        self.recent.extend_from_slice(context);
         self.reset_document(m);
         self.allow_sequence = false;
         self.sse = false;
@@ -1266,9 +1269,10 @@ impl JsonScanner {
             self.seg_pending = false;
             self.in_nested = true;
             let depth = self.nesting + 1;
+            let context = seg_context(true, &self.recent);
             self.nested
                 .get_or_insert_with(|| Box::new(JsonScanner::new(m, false)))
-                .restart_nested(m, depth);
+                .restart_nested(m, depth, context);
         }
         if whole {
             self.remember(bytes);
@@ -1441,8 +1445,11 @@ impl JsonScanner {
             return Ok(());
         }
         if let Some(rule) = self.field_active() {
-            if m.field(rule)
-                .is_some_and(|f| f.covers(&self.value, self.value_overflow))
+            // Only a string right under the key can be too short to be the
+            // value; inside a container under it, every scalar is masked.
+            if self.field.is_none()
+                || m.field(rule)
+                    .is_some_and(|f| f.covers(&self.value, self.value_overflow))
             {
                 self.write_field_value(m, rule, out, events);
             } else {
@@ -1505,11 +1512,17 @@ impl JsonScanner {
         events: &mut Vec<Redaction>,
     ) -> Result<(), ScanError> {
         self.tok = Tok::None;
-        // A number the field rule does not cover (too few digits) is
-        // scanned as any number is.
-        let covered = self
-            .field_active()
-            .filter(|&r| m.field(r).is_some_and(|f| f.covers(&self.number, false)));
+        let mut expanded = Vec::new();
+        let is_expanded = expand_exponent(&self.number, &mut expanded);
+        // A number right under a field key that the rule does not cover
+        // (too few digits, counted in its plain form: `48e2` is 4800) is
+        // scanned as any number is. Inside a container under the key every
+        // scalar is masked: digits split over elements are still the value
+        // (`{"pan":[4111,1111,1111,1111]}`).
+        let covered = self.field_active().filter(|&r| {
+            let plain: &[u8] = if is_expanded { &expanded } else { &self.number };
+            self.field.is_none() || m.field(r).is_some_and(|f| f.covers(plain, false))
+        });
         if let Some(rule) = covered {
             let json_null = m.field(rule).is_some_and(|f| f.json_null);
             if json_null {
@@ -1530,12 +1543,7 @@ impl JsonScanner {
             self.number.clear();
             return Ok(());
         }
-        let mut expanded = Vec::new();
-        let src: &[u8] = if expand_exponent(&self.number, &mut expanded) {
-            &expanded
-        } else {
-            &self.number
-        };
+        let src: &[u8] = if is_expanded { &expanded } else { &self.number };
         // The number's segment has the same context as a string value's:
         // the recent keys and strings, `{"name":"SSN","value":219456789}`
         // as `{"name":"SSN","value":"219456789"}` (red-team pass,

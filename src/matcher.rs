@@ -446,9 +446,7 @@ impl FieldRule {
     /// Whether the decoded value `v` is this field's value to mask. A value
     /// too long to hold (`overflow`) always is.
     pub fn covers(&self, v: &[u8], overflow: bool) -> bool {
-        overflow
-            || self.min_digits == 0
-            || v.iter().filter(|b| b.is_ascii_digit()).count() >= self.min_digits
+        overflow || self.min_digits == 0 || validate::digit_count(v) >= self.min_digits
     }
 }
 

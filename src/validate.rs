@@ -192,6 +192,24 @@ fn digit_at(c: &[u8], i: usize) -> Option<(u8, usize)> {
     }
 }
 
+/// How many digits `v` holds: ASCII digits and full-width digits
+/// (U+FF10-U+FF19), which the engine reads as digits too.
+#[must_use]
+pub fn digit_count(v: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < v.len() {
+        match digit_at(v, i) {
+            Some((_, len)) => {
+                n += 1;
+                i += len;
+            }
+            None => i += 1,
+        }
+    }
+    n
+}
+
 /// How many digits a digit group (see [`digit_groups`]) holds: its bytes,
 /// with each full-width digit counted once.
 #[must_use]

@@ -1722,6 +1722,22 @@ fn json_inside_json_strings_gets_field_rules() {
     }
     assert_json_exact(&[(two.as_str(), two_want.as_str())]);
     assert_split_invariant(Format::Json, two.as_bytes());
+    // The JSON in a string sees the outer string's context, as the string
+    // did when it was read as text (review of aed97a1).
+    let ctx = [
+        (
+            r#"{"label":"SSN","value":"[219456789]"}"#,
+            r#"{"label":"SSN","value":"[\"*********\"]"}"#,
+        ),
+        (
+            r#"{"label":"SSN","value":"{\"v\":219456789}"}"#,
+            r#"{"label":"SSN","value":"{\"v\":\"*********\"}"}"#,
+        ),
+    ];
+    assert_json_exact(&ctx);
+    for (input, _) in ctx {
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
 }
 
 /// A field rule with `min_digits` leaves values with fewer digits to the
@@ -1744,9 +1760,21 @@ fn field_rules_skip_values_with_too_few_digits() {
             r#"{"tel":"mail maria.lopez@example.com","pin":12}"#,
             r#"{"tel":"mail [EMAIL]","pin":12}"#,
         ),
+        // Inside a container under the key every scalar is masked: digits
+        // split over elements are still the value (review of aed97a1).
         (
             r#"{"pan":{"side":"left","n":"5555555555554444"},"pin":["ok",4821]}"#,
-            r#"{"pan":{"side":"left","n":"************4444"},"pin":["ok","[PIN]"]}"#,
+            r#"{"pan":{"side":"****","n":"************4444"},"pin":["[PIN]","[PIN]"]}"#,
+        ),
+        (
+            r#"{"pan":["4111","1111","1111","1111"],"x":{"pan":[4111,1111,1111,1111]}}"#,
+            r#"{"pan":["****","****","****","****"],"x":{"pan":["****","****","****","****"]}}"#,
+        ),
+        // Full-width digits count, and a number's digits in its plain form
+        // (48e2 is 4800).
+        (
+            "{\"pin\":\"\u{FF14}\u{FF18}\u{FF12}\u{FF11}\",\"atm_pin\":48e2}",
+            r#"{"pin":"[PIN]","atm_pin":"[PIN]"}"#,
         ),
     ];
     assert_json_exact(&cases);
