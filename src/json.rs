@@ -1309,6 +1309,14 @@ impl JsonScanner {
         self.scratch.clear();
         if self.value_overflow {
             self.scratch.extend_from_slice(b"[REDACTED]");
+        } else if matches!(f.action, crate::mask::Action::Mask { .. })
+            && !f.covers(&self.value, false)
+        {
+            // A piece of the value (an element of a container under the
+            // key, with fewer digits than the value has): none of it is
+            // kept readable, so the pieces do not add up to the value
+            // (`{"phone":["415","555","0198"]}`).
+            crate::mask::mask_keep_last(&self.value, 0, &mut self.scratch);
         } else {
             f.action
                 .apply(&self.value, m.token_key.as_ref(), &mut self.scratch);

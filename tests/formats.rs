@@ -1770,6 +1770,12 @@ fn field_rules_skip_values_with_too_few_digits() {
             r#"{"pan":["4111","1111","1111","1111"],"x":{"pan":[4111,1111,1111,1111]}}"#,
             r#"{"pan":["****","****","****","****"],"x":{"pan":["****","****","****","****"]}}"#,
         ),
+        // A piece with fewer digits than the value keeps none readable; a
+        // whole value inside the container keeps its last digits.
+        (
+            r#"{"phone":["415","555","0198"],"tel":{"home":"+1 415 555 0198"}}"#,
+            r#"{"phone":["***","***","****"],"tel":{"home":"+* *** *** **98"}}"#,
+        ),
         // Full-width digits count, and a number's digits in its plain form
         // (48e2 is 4800).
         (
