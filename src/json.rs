@@ -546,11 +546,7 @@ impl JsonScanner {
         self.json_line_start = true;
         self.token_start = self.offset;
         self.top_done = false;
-        if std::mem::take(&mut self.in_nested) {
-            if let Some(n) = &mut self.nested {
-                n.abort();
-            }
-        }
+        self.drop_nested();
     }
 
     /// Bytes fed so far, over all documents (the next byte's offset).
@@ -1056,11 +1052,7 @@ impl JsonScanner {
         self.num_out.clear();
         self.num_raw.clear();
         self.num_pending = false;
-        if std::mem::take(&mut self.in_nested) {
-            if let Some(n) = &mut self.nested {
-                n.abort();
-            }
-        }
+        self.drop_nested();
     }
 
     fn field_active(&self) -> Option<RuleRef> {
@@ -1129,9 +1121,7 @@ impl JsonScanner {
             Tok::Str { .. } => {
                 let n = events.len();
                 self.close_seg(m, events)?;
-                self.fix_offsets(events, n);
-                escape_into(&self.scratch, self.html_escaped, out);
-                self.scratch.clear();
+                self.flush_token(events, n, out);
                 self.begin_fallback(self.offset);
             }
             Tok::Number => {
@@ -1221,9 +1211,7 @@ impl JsonScanner {
             self.note_recent(m, bytes);
             self.text.feed(m, bytes, &mut self.scratch, events)?;
         }
-        self.fix_offsets(events, n);
-        escape_into(&self.scratch, self.html_escaped, out);
-        self.scratch.clear();
+        self.flush_token(events, n, out);
         Ok(())
     }
 
@@ -1245,9 +1233,7 @@ impl JsonScanner {
         self.value.clear();
         self.value_overflow = false;
         r?;
-        self.fix_offsets(events, n);
-        escape_into(&self.scratch, self.html_escaped, out);
-        self.scratch.clear();
+        self.flush_token(events, n, out);
         Ok(())
     }
 
@@ -1282,10 +1268,27 @@ impl JsonScanner {
         if let Some(nested) = &mut self.nested {
             nested.feed(m, bytes, &mut self.scratch, events)?;
         }
+        self.flush_token(events, n, out);
+        Ok(())
+    }
+
+    /// Ends a piece of the current string's output: its redactions from
+    /// `events[n..]` are reported at the token (see `fix_offsets`), and the
+    /// scanned bytes in `scratch` are written escaped.
+    fn flush_token(&mut self, events: &mut [Redaction], n: usize, out: &mut Vec<u8>) {
         self.fix_offsets(events, n);
         escape_into(&self.scratch, self.html_escaped, out);
         self.scratch.clear();
-        Ok(())
+    }
+
+    /// Drops the nested scanner's held bytes if a string holding JSON is
+    /// open (the document or stream is being dropped).
+    fn drop_nested(&mut self) {
+        if std::mem::take(&mut self.in_nested) {
+            if let Some(n) = &mut self.nested {
+                n.abort();
+            }
+        }
     }
 
     /// Redactions inside a JSON string or number are reported at the token
@@ -1435,9 +1438,7 @@ impl JsonScanner {
             self.tok = Tok::Str { key: false };
             let n = events.len();
             self.close_seg(m, events)?;
-            self.fix_offsets(events, n);
-            escape_into(&self.scratch, self.html_escaped, out);
-            self.scratch.clear();
+            self.flush_token(events, n, out);
             self.tok = Tok::None;
             self.field = if self.key_overflow {
                 None
@@ -1466,9 +1467,7 @@ impl JsonScanner {
         } else {
             let n = events.len();
             self.close_seg(m, events)?;
-            self.fix_offsets(events, n);
-            escape_into(&self.scratch, self.html_escaped, out);
-            self.scratch.clear();
+            self.flush_token(events, n, out);
         }
         out.push(b'"');
         self.tok = Tok::None;
