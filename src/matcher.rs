@@ -595,6 +595,8 @@ pub(crate) struct GatePre {
     /// How far before a trigger its context words can start and still
     /// count (`WordGate::lo`).
     pub lo: usize,
+    /// The rule's index in [`Matcher::rules`].
+    pub rule: u16,
 }
 
 /// Trigger words and context words (ASCII case-insensitive, every
@@ -1811,11 +1813,13 @@ impl Matcher {
         let gate_pre = rules
             .iter()
             .zip(&loose_all)
-            .filter_map(|(r, h)| {
+            .enumerate()
+            .filter_map(|(ri, (r, h))| {
                 let g = r.gate.as_ref().filter(|g| g.bit != 0)?;
                 Some(GatePre {
                     dfa: h.as_ref().and_then(|h| union_dfa(std::slice::from_ref(h))),
                     lo: g.lo,
+                    rule: ri as u16,
                 })
             })
             .collect();

@@ -816,6 +816,9 @@ impl TextScanner {
         let len = self.buf.len();
         self.run_filter(m, cache)?;
         let t_end = self.collect_all_words(m, eos).min(len);
+        if eos {
+            self.clear_wordless(m, len);
+        }
         let gate = &m.gate;
         let byte_gate = m.byte_gate();
         let mut kw_i = 0;
@@ -989,6 +992,22 @@ impl TextScanner {
                 .saturating_sub(m.history),
         );
         Ok(())
+    }
+
+    /// At the segment's end, with every word collected: a gated rule with
+    /// no context word left in the buffer can confirm no candidate at any
+    /// trigger still to come (`word_near` is false for all of them), so it
+    /// is cleared to the end at once instead of trigger by trigger. Most
+    /// JSON strings that are scanned hold no context word of most rules.
+    fn clear_wordless(&mut self, m: &Matcher, len: usize) {
+        let present = self.w_occ.iter().fold(0, |a, w| a | w.1);
+        for (b, g) in m.gate_pre.iter().enumerate() {
+            if present & (1 << b) == 0 {
+                let ri = usize::from(g.rule);
+                self.clear[ri] = self.clear[ri].max(len);
+                self.dirty[ri] = NONE;
+            }
+        }
     }
 
     /// Earliest position where a not-yet-known candidate could start, given
