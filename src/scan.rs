@@ -978,6 +978,11 @@ impl TextScanner {
         // Keyword hits already processed are no longer needed.
         let keep_from = stop;
         self.kw_hits.retain(|h| h.0 >= keep_from);
+        if eos {
+            // `end_segment`, the only caller at the end, drops the whole
+            // buffer next: no need to keep history or prune first.
+            return Ok(());
+        }
         let dirty = self.dirty.iter().copied().min().unwrap_or(NONE);
         // Later triggers are at or after `stop`: their regions start later.
         self.prune_words(stop.saturating_sub(m.ctx_lo));
