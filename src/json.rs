@@ -135,6 +135,8 @@ pub struct JsonScanner {
     fb_shift: u64,
     scratch: Vec<u8>,
     decoded: [u8; 4],
+    /// A whole string with escapes, decoded (`decode_string`).
+    whole: Vec<u8>,
     /// The current document stopped being JSON: what follows is text.
     broken: bool,
     /// Some document of this stream was malformed (for metrics).
@@ -329,6 +331,67 @@ fn utf8_encode(c: u32, buf: &mut [u8; 4]) -> &[u8] {
     ch.encode_utf8(buf).as_bytes()
 }
 
+/// Decodes the rest of a JSON string, `s` from just after its opening
+/// quote, into `dec` (cleared first), when the whole string is in `s` and
+/// holds nothing but plain bytes and well-formed escapes: returns the index
+/// of its closing quote and whether a `\u` escape decoded to a character
+/// that marks it as HTML-escaped (see [`escape_into`]). `None` for anything
+/// else (the string goes on past `s`, a raw control byte, a bad escape, a
+/// lone high surrogate), which the byte-by-byte path handles.
+fn decode_string(s: &[u8], dec: &mut Vec<u8>) -> Option<(usize, bool)> {
+    let hex4 = |at: usize| -> Option<u32> {
+        let h = s.get(at..at + 4)?;
+        h.iter().try_fold(0, |v, &b| Some(v * 16 + hex_val(b)?))
+    };
+    dec.clear();
+    let mut html = false;
+    let mut i = 0;
+    loop {
+        let n = plain_run(&s[i..]);
+        dec.extend_from_slice(&s[i..i + n]);
+        i += n;
+        match s.get(i)? {
+            b'"' => return Some((i, html)),
+            b'\\' => {}
+            _ => return None,
+        }
+        let c = match s.get(i + 1)? {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let mut v = hex4(i + 2)?;
+                i += 6;
+                if (0xD800..0xDC00).contains(&v) {
+                    // Only a high surrogate with its low half here.
+                    if s.get(i..i + 2)? != b"\\u" {
+                        return None;
+                    }
+                    let lo = hex4(i + 2)?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return None;
+                    }
+                    v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                    i += 6;
+                }
+                // A lone low surrogate becomes U+FFFD, as byte by byte.
+                html |= is_html_escape(v);
+                let mut buf = [0u8; 4];
+                dec.extend_from_slice(utf8_encode(v, &mut buf));
+                continue;
+            }
+            _ => return None,
+        };
+        dec.push(c);
+        i += 2;
+    }
+}
+
 fn hex_val(b: u8) -> Option<u32> {
     (b as char).to_digit(16)
 }
@@ -460,6 +523,7 @@ impl JsonScanner {
             fb_shift: 0,
             scratch: Vec::with_capacity(4096),
             decoded: [0; 4],
+            whole: Vec::with_capacity(256),
             broken: false,
             was_malformed: false,
             line_start: false,
@@ -767,6 +831,14 @@ impl JsonScanner {
             if let (Tok::Str { .. }, Esc::None, None) = (self.tok, self.esc, self.field_active()) {
                 let rest = &chunk[i..];
                 let n = plain_run(rest);
+                if self.seg_pending && rest.get(n) == Some(&b'\\') {
+                    // A string with escapes: decoded whole if it can be,
+                    // then the same as a plain one.
+                    if let Some(end) = self.whole_string(m, rest, out, events)? {
+                        i += end;
+                        continue;
+                    }
+                }
                 if n > 0 {
                     let s = &rest[..n];
                     if self.seg_pending && rest.get(n) == Some(&b'"') {
@@ -1213,6 +1285,55 @@ impl JsonScanner {
         }
         self.flush_token(events, n, out);
         Ok(())
+    }
+
+    /// A whole string with escapes, `rest` from just after its opening
+    /// quote (no field rule active, its segment pending): decoded, checked
+    /// by the precheck and scanned in one piece, or written out again if no
+    /// rule can match in it (in its shortest escaped form, as byte by byte).
+    /// Returns how many bytes it took, closing quote included; `None` (and
+    /// nothing done) when `decode_string` cannot take it.
+    fn whole_string(
+        &mut self,
+        m: &Matcher,
+        rest: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<Option<usize>, ScanError> {
+        let mut dec = std::mem::take(&mut self.whole);
+        // A string marked HTML-escaped is left to the byte-by-byte path:
+        // there the mark applies from the escape on, to what is written
+        // after it, and the output must not depend on how input is split.
+        let Some((end, false)) = decode_string(rest, &mut dec) else {
+            self.whole = dec;
+            return Ok(None);
+        };
+        let key = self.tok == (Tok::Str { key: true });
+        let text_from = self.words.pos();
+        let ctx_from = text_from - self.seg_context().len() as u64;
+        self.words.feed(m, &dec);
+        let keyword = self.words.keyword_since(m, text_from);
+        let words = &self.words;
+        let gated = || words.context_since(m, ctx_from, text_from);
+        // A string that starts with `{` or `[` may hold JSON with field
+        // keys: `string_bytes` reads it with the nested scanner.
+        let nested = !key && matches!(dec.first(), Some(b'{' | b'[')) && self.nesting < MAX_NESTING;
+        let r = if nested || crate::scan::may_match(m, keyword, gated, &dec) {
+            self.string_bytes(m, &dec, true, out, events)
+        } else {
+            if key {
+                self.push_key(&dec);
+            }
+            self.remember(&dec);
+            escape_into(&dec, self.html_escaped, out);
+            Ok(())
+        };
+        self.whole = dec;
+        r?;
+        self.offset += end as u64;
+        self.end_string(m, out, events)?;
+        self.offset += 1;
+        Ok(Some(end + 1))
     }
 
     /// A whole string value held for a field rule that does not cover it

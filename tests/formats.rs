@@ -789,6 +789,47 @@ fn json_escapes_preserved() {
     ]);
 }
 
+/// Strings with escapes that lie whole in one chunk are decoded and
+/// scanned in one piece; split anywhere, they go byte by byte. Both give
+/// the same output: text rules across escapes, field rules in JSON held in
+/// a string, surrogate pairs, and the cases left to the byte-by-byte path
+/// (a lone surrogate, a raw control byte, an HTML-safe escape).
+#[test]
+fn json_escaped_strings_whole_or_split() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"m":"line one\ncard 4111 1111 1111 1111\tend"}"#,
+            r#"{"m":"line one\ncard **** **** **** 1111\tend"}"#,
+        ),
+        (
+            r#"{"k\u0065y":"caf\u00e9 \ud83d\ude00 ok"}"#,
+            r#"{"key":"café 😀 ok"}"#,
+        ),
+        (
+            r#"{"p":"{\"pan\":\"4111111111111111\",\"n\":\"x\"}"}"#,
+            r#"{"p":"{\"pan\":\"************1111\",\"n\":\"x\"}"}"#,
+        ),
+        (
+            r#"{"p":"{\"api_key\":\"sk_live_abcdefghij\"}","q":"[\"x\"]"}"#,
+            r#"{"p":"{\"api_key\":\"[REDACTED]\"}","q":"[\"x\"]"}"#,
+        ),
+        (
+            r#"{"s":"\"quoted\" 219-45-6789 \/"}"#,
+            r#"{"s":"\"quoted\" ***-**-**** /"}"#,
+        ),
+        (r#"{"u":"\ud800x \u0041"}"#, "{\"u\":\"\u{FFFD}x A\"}"),
+        ("{\"c\":\"tab\traw \\n\"}", r#"{"c":"tab\traw \n"}"#),
+        (
+            r#"{"h":"a < b \u0026 4111 1111 1111 1111"}"#,
+            r#"{"h":"a < b \u0026 **** **** **** 1111"}"#,
+        ),
+    ];
+    assert_json_exact(cases);
+    for &(input, _) in cases {
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
+}
+
 #[test]
 fn json_long_field_value_gets_label() {
     let long = "7".repeat(3000);
