@@ -2085,9 +2085,9 @@ impl JsonScanner {
 }
 
 /// The field rule (or none) of a few recently seen raw keys, so that a key
-/// that recurs (most do) is not normalized and hashed again. Direct-mapped
-/// by length and edge bytes; keys up to [`KeyMemo::LEN`] bytes; valid for
-/// one matcher (by id).
+/// that recurs (most do) is not normalized and hashed again. Two-way set
+/// associative by length and edge bytes; keys up to [`KeyMemo::LEN`]
+/// bytes; valid for one matcher (by id).
 struct KeyMemo {
     matcher: u64,
     len: [u8; KeyMemo::SLOTS],
@@ -2129,8 +2129,10 @@ impl KeyMemo {
             return None;
         }
         let k = KeyMemo::slot(key);
-        (usize::from(self.len[k]) == key.len() && self.keys[k][..key.len()] == *key)
-            .then_some(self.rules[k])
+        [k, k ^ 1].into_iter().find_map(|k| {
+            (usize::from(self.len[k]) == key.len() && self.keys[k][..key.len()] == *key)
+                .then_some(self.rules[k])
+        })
     }
 
     fn put(&mut self, m: &Matcher, key: &[u8], rule: Option<RuleRef>) {
@@ -2141,7 +2143,14 @@ impl KeyMemo {
             *self = KeyMemo::new();
             self.matcher = m.id;
         }
+        // Two ways per key (its slot and the one beside it): the newest
+        // key takes the slot and the one it displaces moves beside it, so
+        // two keys that collide and alternate (`id`, `tags`) both stay.
         let k = KeyMemo::slot(key);
+        let j = k ^ 1;
+        self.len[j] = self.len[k];
+        self.keys[j] = self.keys[k];
+        self.rules[j] = self.rules[k];
         self.len[k] = key.len() as u8;
         self.keys[k][..key.len()].copy_from_slice(key);
         self.rules[k] = rule;
