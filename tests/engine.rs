@@ -826,6 +826,35 @@ fn trigger_contract_violations_are_refused() {
     // Optional separators and alternations are followed on every path.
     let e = compile(r"(?:acct|a/c)?[ ]?[0-9]{6}", "{ digits = true, back = 4 }").unwrap();
     assert!(e.contains("5 bytes before its first trigger"), "{e}");
+    // Words with `back`: every match needs a word's first byte, at most
+    // `back` bytes in (`contact.email_pct` reaches back from `%40`).
+    let e = compile(
+        r"[a-z]{1,10}%40[a-z]{2,5}\.com",
+        "{ words = [\"%40\"], back = 5 }",
+    )
+    .unwrap();
+    assert!(
+        e.contains("a match can have 10 bytes before its first trigger word, but trigger.back = 5"),
+        "{e}"
+    );
+    assert_eq!(
+        compile(
+            r"[a-z]{1,10}%40[a-z]{2,5}\.com",
+            "{ words = [\"%40\"], back = 10 }"
+        ),
+        None
+    );
+    let e = compile(
+        r"[a-z]{1,10}(?:%40|@)[a-z]{2,5}\.com",
+        "{ words = [\"%40\"], back = 10 }",
+    )
+    .unwrap();
+    assert!(e.contains("contain no trigger word"), "{e}");
+    let e = compile(r"[a-z]{1,10}%40", "{ words = [\"%40\"], digits = true }").unwrap();
+    assert!(
+        e.contains("trigger.words cannot be combined with digits or bytes"),
+        "{e}"
+    );
 }
 
 /// An IBAN candidate that runs on into the next word does not hide a
