@@ -511,6 +511,11 @@ pub struct Matcher {
     pub(crate) keyword_max: usize,
     /// Bytes that occur in some trigger word (both ASCII cases).
     keyword_bytes: [bool; 256],
+    /// Bytes that begin some trigger word (both ASCII cases): a tail that
+    /// begins with another byte is no word's prefix, found without the
+    /// hash lookup (digits are keyword bytes since `%40`, and JSON strings
+    /// often end in digits).
+    keyword_first: [bool; 256],
     /// Every proper, non-empty prefix of every trigger word, lowercased.
     keyword_prefixes: std::collections::HashSet<Vec<u8>, std::hash::BuildHasherDefault<KeyHash>>,
     /// Every gated rule's context words in one automaton (overlapping,
@@ -536,8 +541,12 @@ pub struct Matcher {
     /// no context word of a gated rule occurs, cannot contain a match of any
     /// rule (see `scan::may_match`). `None` when some such rule has no
     /// look-around-free form or the DFA cannot be built: every string is
-    /// then scanned.
+    /// then scanned. Rules triggered by words with `back` are left out:
+    /// they are in [`Matcher::word_precheck`].
     pub(crate) precheck: Option<DFA>,
+    /// The same check for the rules triggered by words with `back`
+    /// (`None`: no such rules).
+    pub(crate) word_precheck: Option<WordPrecheck>,
     /// Per gated rule, by context-word bit: what the JSON precheck needs
     /// of it.
     pub(crate) gate_pre: Vec<GatePre>,
@@ -584,6 +593,21 @@ pub fn normalize_key(key: &[u8], out: &mut Vec<u8>) -> bool {
         out.push(b.to_ascii_lowercase());
     }
     true
+}
+
+/// The JSON precheck of the rules triggered by words with `back`
+/// (`contact.email_pct`), kept out of [`Matcher::precheck`]: there, the
+/// email-with-`%40` pattern made the lazy DFA's cache thrash (its local
+/// part, counted to 64, runs on through `%40` into the domain), and JSON
+/// went from 74 to 528 instructions per byte (`benches/icount`). Here its
+/// DFA runs only on a string that holds one of these rules' words, which
+/// a quick search finds first.
+#[derive(Debug)]
+pub(crate) struct WordPrecheck {
+    /// Those rules' trigger words (ASCII case-insensitive).
+    pub words: AhoCorasick,
+    /// Their look-around-free patterns, unanchored.
+    pub dfa: DFA,
 }
 
 /// A gated rule as the JSON precheck sees it (`scan::may_match`).
@@ -1303,8 +1327,8 @@ fn compile_rule(
     if !t.digits && trigger_bytes.is_empty() && t.words.is_empty() {
         errs.push("trigger needs digits = true, bytes or words".into());
     }
-    if !t.words.is_empty() && (t.digits || !trigger_bytes.is_empty() || t.back != 0) {
-        errs.push("trigger.words cannot be combined with digits, bytes or back".into());
+    if !t.words.is_empty() && (t.digits || !trigger_bytes.is_empty()) {
+        errs.push("trigger.words cannot be combined with digits or bytes".into());
     }
     if t.words.iter().any(|w| w.is_empty()) {
         errs.push("trigger.words has an empty word".into());
@@ -1368,6 +1392,32 @@ fn compile_rule(
         if let Some(pre) = shape.first.filter(|&p| p > t.back) {
             errs.push(format!(
                 "a match can have {pre} bytes before its first trigger, but trigger.back = {}; such matches would be missed (set back = {pre})",
+                t.back
+            ));
+        }
+    }
+    // Words with `back`: the scanner tries starts up to `back` bytes
+    // before each word, so every match must hold a word that begins at
+    // most `back` bytes in. Whole words are not followed through the
+    // pattern, but a word begins with one of its first bytes: a match
+    // without one, or with the first one later than `back`, cannot hold
+    // such a word. (Words with `back = 0` keep their older contract, a
+    // match begins with a word, which is the pack author's to keep.)
+    if let (Some(hir), false, true) = (&hir, t.words.is_empty(), t.back > 0) {
+        let mut first = [false; 256];
+        for w in t.words.iter().filter_map(|w| w.bytes().next()) {
+            first[usize::from(w.to_ascii_lowercase())] = true;
+            first[usize::from(w.to_ascii_uppercase())] = true;
+        }
+        let shape = trigger_shape(hir, &first);
+        if let Some(n) = shape.without {
+            errs.push(format!(
+                "the pattern can match {n} bytes that contain no trigger word; the scanner would never try such a match"
+            ));
+        }
+        if let Some(pre) = shape.first.filter(|&p| p > t.back) {
+            errs.push(format!(
+                "a match can have {pre} bytes before its first trigger word, but trigger.back = {}; such matches would be missed (set back = {pre})",
                 t.back
             ));
         }
@@ -1681,6 +1731,16 @@ impl Matcher {
                 }
             }
         }
+        // Trigger words of the rules that reach back from them (for the
+        // JSON precheck, `WordPrecheck`).
+        let mut back_words_list: Vec<String> = Vec::new();
+        for p in pending.iter().filter(|p| p.rule.back > 0) {
+            for w in &p.trigger_words {
+                if !back_words_list.contains(w) {
+                    back_words_list.push(w.clone());
+                }
+            }
+        }
         let keywords = if words.is_empty() {
             None
         } else {
@@ -1803,13 +1863,30 @@ impl Matcher {
             .unwrap_or(0);
         // The JSON string precheck: every rule that can match without a
         // context word (after the 64-gate limit above, which drops gates).
-        let precheck = rules
-            .iter()
-            .zip(&loose_all)
-            .filter(|(r, _)| r.gate.is_none())
-            .map(|(_, h)| h.clone())
-            .collect::<Option<Vec<Hir>>>()
-            .and_then(|hirs| union_dfa(&hirs));
+        // Rules triggered by words with `back` get a check of their own,
+        // run only where a trigger word is (see `word_precheck`); when it
+        // cannot be built, every string is scanned.
+        let back_words = |r: &Rule| r.word_triggered && r.back > 0;
+        let prechecked = |word: bool| {
+            rules
+                .iter()
+                .zip(&loose_all)
+                .filter(|(r, _)| r.gate.is_none() && back_words(r) == word)
+                .map(|(_, h)| h.clone())
+                .collect::<Option<Vec<Hir>>>()
+        };
+        let word_precheck = match prechecked(true) {
+            Some(hirs) if hirs.is_empty() => Ok(None),
+            Some(hirs) => union_dfa(&hirs)
+                .zip(ascii_ci_ac(&back_words_list).ok())
+                .map(|(dfa, words)| Some(WordPrecheck { words, dfa }))
+                .ok_or(()),
+            None => Err(()),
+        };
+        let (precheck, word_precheck) = match word_precheck {
+            Ok(w) => (prechecked(false).and_then(|h| union_dfa(&h)), w),
+            Err(()) => (None, None),
+        };
         let gate_pre = rules
             .iter()
             .zip(&loose_all)
@@ -1919,7 +1996,16 @@ impl Matcher {
             ctx_maxword,
             ctx_lo,
             precheck,
+            word_precheck,
             gate_pre,
+            keyword_first: {
+                let mut t = [false; 256];
+                for b in words.iter().filter_map(|w| w.bytes().next()) {
+                    t[b.to_ascii_lowercase() as usize] = true;
+                    t[b.to_ascii_uppercase() as usize] = true;
+                }
+                t
+            },
             keyword_bytes: {
                 let mut t = [false; 256];
                 for w in &words {
@@ -2007,7 +2093,8 @@ impl Matcher {
         {
             p += q + 1;
         }
-        while p < len && !self.is_keyword_prefix(&buf[p..]) {
+        while p < len && !(self.keyword_first[buf[p] as usize] && self.is_keyword_prefix(&buf[p..]))
+        {
             p += 1;
         }
         p

@@ -151,7 +151,8 @@ pub struct TriggerSpec {
     #[serde(default)]
     pub bytes: String,
     /// These words (ASCII case-insensitive) trigger the rule; the match must
-    /// start at the word.
+    /// start at most `back` bytes before one of them (at the word itself
+    /// with the default `back = 0`).
     #[serde(default)]
     pub words: Vec<String>,
     /// Most bytes between a match's start and its first trigger.

@@ -170,6 +170,7 @@ pub(crate) struct Scratch {
     dfa: Cache,
     filter: Option<Cache>,
     precheck: Option<Cache>,
+    word_precheck: Option<Cache>,
     gate_pre: Vec<Option<Cache>>,
     values: Vec<Option<(meta::Cache, Captures)>>,
 }
@@ -207,6 +208,7 @@ pub(crate) fn with_cache<R>(m: &Matcher, f: impl FnOnce(&mut Scratch) -> R) -> R
                         dfa: m.dfa.create_cache(),
                         filter: m.filter.as_ref().map(|f| f.create_cache()),
                         precheck: m.precheck.as_ref().map(|f| f.create_cache()),
+                        word_precheck: m.word_precheck.as_ref().map(|w| w.dfa.create_cache()),
                         gate_pre: m
                             .gate_pre
                             .iter()
@@ -354,7 +356,9 @@ fn untagged_run(
 /// A match needs a trigger (byte or word) in `text`, and its rule's
 /// look-around-free pattern matches somewhere in `text` (a superset:
 /// look-around at the text's edges only narrows); a gated rule also needs
-/// one of its context words in context + `text`.
+/// one of its context words in context + `text`, and a rule triggered by
+/// words with `back` a trigger word in `text`.
+#[inline]
 pub(crate) fn may_match(
     m: &Matcher,
     keyword: bool,
@@ -362,9 +366,20 @@ pub(crate) fn may_match(
     text: &[u8],
 ) -> bool {
     let trigger = keyword || (m.byte_gate() && m.gate.find(text).is_some());
-    if !trigger {
-        return false;
-    }
+    // Most strings have no trigger: that answer stays inline, without the
+    // frame of the rest (`benches/icount`, JSON typical: 74.7 instructions
+    // per byte with the `%40` check below in one function, 73.5 split).
+    trigger && prechecked_may_match(m, keyword, gated, text)
+}
+
+/// [`may_match`] for a text that holds a trigger.
+#[inline(never)]
+fn prechecked_may_match(
+    m: &Matcher,
+    keyword: bool,
+    gated: impl FnOnce() -> u64,
+    text: &[u8],
+) -> bool {
     let Some(pre) = &m.precheck else {
         return true;
     };
@@ -375,6 +390,11 @@ pub(crate) fn may_match(
             return true;
         };
         if hit(pre, cache) {
+            return true;
+        }
+        // The rules triggered by words with `back`, kept apart (see
+        // `Matcher::word_precheck`): they need a trigger word in `text`.
+        if keyword && m.word_precheck.is_some() && word_precheck_hits(m, sc, text) {
             return true;
         }
         // Only now: most strings have no trigger, and working out which
@@ -397,6 +417,24 @@ pub(crate) fn may_match(
         }
         false
     })
+}
+
+/// Whether a rule triggered by words with `back` may match in `text`
+/// (see [`Matcher::word_precheck`](crate::matcher::Matcher)): one of their
+/// words is in it, and their look-around-free patterns match. Out of line:
+/// it runs only on strings that hold a trigger word.
+#[inline(never)]
+fn word_precheck_hits(m: &Matcher, sc: &mut Scratch, text: &[u8]) -> bool {
+    let Some(w) = &m.word_precheck else {
+        return false;
+    };
+    if !w.words.is_match(text) {
+        return false;
+    }
+    match sc.word_precheck.as_mut() {
+        Some(cache) => dfa_hits(&w.dfa, cache, text),
+        None => true,
+    }
 }
 
 /// Whether the unanchored lazy DFA `dfa` (no look-around) matches

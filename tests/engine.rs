@@ -189,6 +189,10 @@ fn exact_redactions() {
             "email [EMAIL] or +** ** **** **58",
         ),
         (
+            "link ?email=maria.lopez%40example.com&page=2",
+            "link ?email=[EMAIL]&page=2",
+        ),
+        (
             "SSN 123-45-6789; DOB: 1984-07-21",
             "SSN ***-**-****; DOB: [DOB]",
         ),
@@ -249,6 +253,12 @@ fn arb_text() -> impl Strategy<Value = Vec<u8>> {
         "@",
         "maria@example.com",
         "x@y",
+        "%40",
+        "%2540",
+        "%",
+        "maria%40example.com",
+        "x%40y",
+        ".org",
         "DE89 3704 0044 0532 0130 00",
         "GB82",
         "balance ",
@@ -300,6 +310,22 @@ proptest! {
     #[test]
     fn gated_equals_naive(input in arb_text()) {
         prop_assert_eq!(gated(&input), reference(&input));
+    }
+
+    /// Emails with a percent-encoded `@`, whose trigger words reach back
+    /// over the local part: gated output == naive output, however split.
+    #[test]
+    fn pct_emails_equal_naive(
+        parts in prop::collection::vec(
+            "[a-zA-Z0-9.%+_ =-]{0,70}(%40|%2540|@|%4|%25)[a-zA-Z0-9.%-]{0,24}(\\.[a-z]{1,4})?[ &;]?",
+            1..4,
+        ),
+        cut in 0usize..300,
+    ) {
+        let input = parts.concat().into_bytes();
+        let whole = gated(&input);
+        prop_assert_eq!(&whole, &reference(&input));
+        prop_assert_eq!(chunked(Format::Text, &input, &[cut]), whole);
     }
 
     /// Any chunking gives the one-shot output, in every format.
@@ -826,6 +852,35 @@ fn trigger_contract_violations_are_refused() {
     // Optional separators and alternations are followed on every path.
     let e = compile(r"(?:acct|a/c)?[ ]?[0-9]{6}", "{ digits = true, back = 4 }").unwrap();
     assert!(e.contains("5 bytes before its first trigger"), "{e}");
+    // Words with `back`: every match needs a word's first byte, at most
+    // `back` bytes in (`contact.email_pct` reaches back from `%40`).
+    let e = compile(
+        r"[a-z]{1,10}%40[a-z]{2,5}\.com",
+        "{ words = [\"%40\"], back = 5 }",
+    )
+    .unwrap();
+    assert!(
+        e.contains("a match can have 10 bytes before its first trigger word, but trigger.back = 5"),
+        "{e}"
+    );
+    assert_eq!(
+        compile(
+            r"[a-z]{1,10}%40[a-z]{2,5}\.com",
+            "{ words = [\"%40\"], back = 10 }"
+        ),
+        None
+    );
+    let e = compile(
+        r"[a-z]{1,10}(?:%40|@)[a-z]{2,5}\.com",
+        "{ words = [\"%40\"], back = 10 }",
+    )
+    .unwrap();
+    assert!(e.contains("contain no trigger word"), "{e}");
+    let e = compile(r"[a-z]{1,10}%40", "{ words = [\"%40\"], digits = true }").unwrap();
+    assert!(
+        e.contains("trigger.words cannot be combined with digits or bytes"),
+        "{e}"
+    );
 }
 
 /// An IBAN candidate that runs on into the next word does not hide a
