@@ -490,6 +490,44 @@ fn percent_encoded_at_in_emails() {
     }
 }
 
+/// An `@` written as an HTML character reference (HTML ticket bodies,
+/// emails obfuscated in web pages) is masked like `@`; lookalikes stay.
+#[test]
+fn html_reference_at_in_emails() {
+    for (input, want) in [
+        (
+            "<p>write to maria.lopez&#64;example.com</p>",
+            "<p>write to [EMAIL]</p>",
+        ),
+        ("maria&#064;example.com", "[EMAIL]"),
+        (
+            "j&#x40;mail.example.org or k&#X40;example.net",
+            "[EMAIL] or [EMAIL]",
+        ),
+        ("maria&commat;example.com;", "[EMAIL];"),
+    ] {
+        let ids = assert_everywhere(input, want);
+        assert!(
+            ids.iter().all(|id| id == "contact.email_pct"),
+            "{input:?}: {ids:?}"
+        );
+    }
+    for s in [
+        "AT&T&#64;home",
+        "maria&#64;example",
+        "maria&#640;example.com",
+        "&#64;example.com",
+    ] {
+        assert_eq!(assert_everywhere(s, s), Vec::<String>::new(), "{s:?}");
+    }
+    let input = r#"{"html":"<p>Contact: maria.lopez&#64;example.com</p>","n":"AT&amp;T"}"#;
+    let (out, _) = redact_all(matcher(), Format::Json, input.as_bytes()).expect("scan");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        r#"{"html":"<p>Contact: [EMAIL]</p>","n":"AT&amp;T"}"#
+    );
+}
+
 /// Near misses written the same ways: nothing a card or SSN rule covers.
 #[test]
 fn encoded_lookalikes_stay_readable() {
