@@ -355,16 +355,10 @@ fn decode_string(s: &[u8], dec: &mut Vec<u8>) -> Option<(usize, bool)> {
             b'\\' => {}
             _ => return None,
         }
-        let c = match s.get(i + 1)? {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
+        let e = *s.get(i + 1)?;
+        let c = match simple_escape(e) {
+            Some(c) => c,
+            None if e == b'u' => {
                 let mut v = hex4(i + 2)?;
                 i += 6;
                 if (0xD800..0xDC00).contains(&v) {
@@ -385,11 +379,26 @@ fn decode_string(s: &[u8], dec: &mut Vec<u8>) -> Option<(usize, bool)> {
                 dec.extend_from_slice(utf8_encode(v, &mut buf));
                 continue;
             }
-            _ => return None,
+            None => return None,
         };
         dec.push(c);
         i += 2;
     }
+}
+
+/// The byte a one-character escape `\\b` stands for (`\\u` is not one).
+fn simple_escape(b: u8) -> Option<u8> {
+    Some(match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0c,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        _ => return None,
+    })
 }
 
 fn hex_val(b: u8) -> Option<u32> {
@@ -2002,20 +2011,13 @@ impl JsonScanner {
                 }
             },
             Esc::Backslash => {
-                let c = match b {
-                    b'"' => b'"',
-                    b'\\' => b'\\',
-                    b'/' => b'/',
-                    b'b' => 0x08,
-                    b'f' => 0x0c,
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'u' => {
+                let c = match simple_escape(b) {
+                    Some(c) => c,
+                    None if b == b'u' => {
                         self.esc = Esc::Unicode(0, 0);
                         return Ok(true);
                     }
-                    _ => return Ok(false),
+                    None => return Ok(false),
                 };
                 self.esc = Esc::None;
                 self.string_bytes(m, &[c], false, out, events)?;
