@@ -165,17 +165,40 @@ pub struct JsonScanner {
     side_line: bool,
     /// How deep inside JSON strings this scanner reads (0: the body).
     nesting: u8,
-    /// The current string value holds JSON (it starts with `{` or `[`): its
+    /// The current string value holds JSON (`holds_json`): its
     /// decoded bytes go to `nested` instead of the text scanner, so field
     /// rules apply inside it (`"payload":"{\"api_key\":\"…\"}"`).
     in_nested: bool,
     /// The scanner for JSON inside strings, kept for reuse.
     nested: Option<Box<JsonScanner>>,
+    /// Whitespace a string value began with, held (at most [`MAX_LEAD`]
+    /// bytes) until its first other byte says whether it holds JSON
+    /// (`" {\"token\":…}"`, pretty-printed payloads); empty otherwise.
+    lead: Vec<u8>,
 }
 
 /// How many levels of JSON inside JSON strings get JSON rules; deeper ones
 /// get text rules.
-const MAX_NESTING: u8 = 2;
+const MAX_NESTING: u8 = 4;
+
+/// Most whitespace a string value may begin with and still be read as JSON
+/// (`lead`); after more, it is text.
+const MAX_LEAD: usize = 64;
+
+/// Leading JSON whitespace in `s`.
+fn lead_ws(s: &[u8]) -> usize {
+    s.iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count()
+}
+
+/// Whether a whole decoded string holds JSON: its first byte after at most
+/// [`MAX_LEAD`] bytes of whitespace is `{` or `[` (the rule `string_bytes`
+/// applies piece by piece).
+fn holds_json(s: &[u8]) -> bool {
+    let t = lead_ws(s);
+    t <= MAX_LEAD && matches!(s.get(t), Some(b'{' | b'['))
+}
 
 /// An SSE data line's field name.
 const DATA: &[u8; 5] = b"data:";
@@ -546,6 +569,7 @@ impl JsonScanner {
             side_line: false,
             nesting: 0,
             in_nested: false,
+            lead: Vec::new(),
             nested: None,
         }
     }
@@ -558,7 +582,8 @@ impl JsonScanner {
         self.recent.clear();
         self.recent.extend_from_slice(context);
         self.reset_document(m);
-        self.allow_sequence = false;
+        // Several documents, one per line, as NDJSON (a log in a string).
+        self.allow_sequence = true;
         self.sse = false;
         self.frame = 0;
         self.side_line = false;
@@ -619,6 +644,7 @@ impl JsonScanner {
         self.json_line_start = true;
         self.token_start = self.offset;
         self.top_done = false;
+        self.lead.clear();
         self.drop_nested();
     }
 
@@ -677,6 +703,7 @@ impl JsonScanner {
             + self.num_raw.len()
             + literal
             + nested
+            + self.lead.len()
     }
 
     /// Feeds a chunk.
@@ -840,7 +867,9 @@ impl JsonScanner {
             if let (Tok::Str { .. }, Esc::None, None) = (self.tok, self.esc, self.field_active()) {
                 let rest = &chunk[i..];
                 let n = plain_run(rest);
-                if self.seg_pending && rest.get(n) == Some(&b'\\') {
+                // (Not while leading whitespace is held, `lead`: the
+                // string's start is already taken.)
+                if self.seg_pending && rest.get(n) == Some(&b'\\') && self.lead.is_empty() {
                     // A string with escapes: decoded whole if it can be,
                     // then the same as a plain one.
                     if let Some(end) = self.whole_string(m, rest, out, events)? {
@@ -850,7 +879,7 @@ impl JsonScanner {
                 }
                 if n > 0 {
                     let s = &rest[..n];
-                    if self.seg_pending && rest.get(n) == Some(&b'"') {
+                    if self.seg_pending && rest.get(n) == Some(&b'"') && self.lead.is_empty() {
                         // The whole string is here. Its words are found as
                         // it joins the context stream; the context before it
                         // was read when it joined.
@@ -1133,6 +1162,7 @@ impl JsonScanner {
         self.num_out.clear();
         self.num_raw.clear();
         self.num_pending = false;
+        self.lead.clear();
         self.drop_nested();
     }
 
@@ -1273,15 +1303,50 @@ impl JsonScanner {
             }
             return Ok(());
         }
-        let n = events.len();
-        if self.in_nested
-            || (!key
-                && self.seg_pending
-                && matches!(bytes.first(), Some(b'{' | b'['))
-                && self.nesting < MAX_NESTING)
-        {
+        if self.in_nested {
             return self.nested_bytes(m, bytes, whole, out, events);
         }
+        if !key && self.seg_pending && self.nesting < MAX_NESTING {
+            // A value that holds JSON (its first byte after some whitespace
+            // is `{` or `[`) goes to the nested scanner, so field rules
+            // apply inside it; the whitespace waits for that byte.
+            let t = lead_ws(bytes);
+            let lead = self.lead.len() + t;
+            if t == bytes.len() && !whole && lead <= MAX_LEAD {
+                self.lead.extend_from_slice(bytes);
+                return Ok(());
+            }
+            let json = lead <= MAX_LEAD && matches!(bytes.get(t), Some(b'{' | b'['));
+            if !self.lead.is_empty() {
+                // Fast paths take a string whole only from its start.
+                debug_assert!(!whole);
+                let held = std::mem::take(&mut self.lead);
+                let r = if json {
+                    self.nested_bytes(m, &held, false, out, events)
+                } else {
+                    self.text_bytes(m, &held, false, out, events)
+                };
+                self.lead = held;
+                self.lead.clear();
+                r?;
+            }
+            if json {
+                return self.nested_bytes(m, bytes, whole, out, events);
+            }
+        }
+        self.text_bytes(m, bytes, whole, out, events)
+    }
+
+    /// Decoded bytes of a string with no JSON in it, for its text segment.
+    fn text_bytes(
+        &mut self,
+        m: &Matcher,
+        bytes: &[u8],
+        whole: bool,
+        out: &mut Vec<u8>,
+        events: &mut Vec<Redaction>,
+    ) -> Result<(), ScanError> {
+        let n = events.len();
         self.open_seg();
         if whole {
             self.remember(bytes);
@@ -1302,6 +1367,7 @@ impl JsonScanner {
     /// rule can match in it (in its shortest escaped form, as byte by byte).
     /// Returns how many bytes it took, closing quote included; `None` (and
     /// nothing done) when `decode_string` cannot take it.
+    #[inline(never)]
     fn whole_string(
         &mut self,
         m: &Matcher,
@@ -1324,9 +1390,9 @@ impl JsonScanner {
         let keyword = self.words.keyword_since(m, text_from);
         let words = &self.words;
         let gated = || words.context_since(m, ctx_from, text_from);
-        // A string that starts with `{` or `[` may hold JSON with field
-        // keys: `string_bytes` reads it with the nested scanner.
-        let nested = !key && matches!(dec.first(), Some(b'{' | b'[')) && self.nesting < MAX_NESTING;
+        // A string that holds JSON (`holds_json`) may have field keys in
+        // it: `string_bytes` reads it with the nested scanner.
+        let nested = !key && self.nesting < MAX_NESTING && holds_json(&dec);
         let r = if nested || crate::scan::may_match(m, keyword, gated, &dec) {
             self.string_bytes(m, &dec, true, out, events)
         } else {
@@ -1543,12 +1609,27 @@ impl JsonScanner {
         }
         if self.seg_pending {
             self.seg_pending = false;
+            if !self.lead.is_empty() {
+                self.flush_lead(m);
+            }
             return Ok(());
         }
         if std::mem::take(&mut self.seg_ended) {
             return Ok(());
         }
         self.text.end_segment(m, &mut self.scratch, events)
+    }
+
+    /// Writes out the whitespace a string of only whitespace (or one cut
+    /// short) began with, as is: it cannot match a rule.
+    #[cold]
+    #[inline(never)]
+    fn flush_lead(&mut self, m: &Matcher) {
+        let held = std::mem::take(&mut self.lead);
+        self.note_recent(m, &held);
+        self.scratch.extend_from_slice(&held);
+        self.lead = held;
+        self.lead.clear();
     }
 
     fn end_string(
@@ -1748,7 +1829,9 @@ impl JsonScanner {
         self.field = None;
         self.expect = if self.stack.is_empty() {
             self.top_done = true;
-            if self.allow_sequence {
+            // JSON inside a string may hold several documents after one
+            // another on a line (`{…} {…}`) as well as one per line.
+            if self.allow_sequence && self.nesting == 0 {
                 Expect::LineEnd
             } else {
                 Expect::Value

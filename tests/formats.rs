@@ -1714,9 +1714,9 @@ fn json_string(s: &str) -> String {
 }
 
 /// JSON held in a JSON string (webhook payloads, stored API responses) is
-/// read as JSON, so field rules apply inside it, two levels deep (red-team
+/// read as JSON, so field rules apply inside it, four levels deep (red-team
 /// pass, 2026-12-03: it got text rules only, and field-only values such as
-/// API keys stayed readable).
+/// API keys stayed readable; two levels until 2026-12-04).
 #[test]
 fn json_inside_json_strings_gets_field_rules() {
     let inner2 = r#"{"ssn":"219-45-6789"}"#;
@@ -1748,21 +1748,21 @@ fn json_inside_json_strings_gets_field_rules() {
     let sse = format!("data: {input}\n\n");
     assert_eq!(redact_str(Format::Sse, &sse), format!("data: {want}\n\n"));
     assert_split_invariant(Format::Sse, sse.as_bytes());
-    // A third level of strings gets text rules only: a field-only value
-    // there stays (Known limits in the README).
+    // Four levels of strings get JSON rules; a fifth gets text rules only,
+    // so a field-only value there stays (Known limits in the README).
     let mut deep = r#"{"api_key":"abc123def456"}"#.to_string();
-    for key in ["l0", "l1", "l2"] {
+    for key in ["l0", "l1", "l2", "l3", "l4"] {
         deep = format!(r#"{{"{key}":{}}}"#, json_string(&deep));
     }
     assert_json_exact(&[(deep.as_str(), deep.as_str())]);
-    let mut two = r#"{"api_key":"abc123def456"}"#.to_string();
-    let mut two_want = r#"{"api_key":"[REDACTED]"}"#.to_string();
-    for key in ["l0", "l1"] {
-        two = format!(r#"{{"{key}":{}}}"#, json_string(&two));
-        two_want = format!(r#"{{"{key}":{}}}"#, json_string(&two_want));
+    let mut four = r#"{"api_key":"abc123def456"}"#.to_string();
+    let mut four_want = r#"{"api_key":"[REDACTED]"}"#.to_string();
+    for key in ["l0", "l1", "l2", "l3"] {
+        four = format!(r#"{{"{key}":{}}}"#, json_string(&four));
+        four_want = format!(r#"{{"{key}":{}}}"#, json_string(&four_want));
     }
-    assert_json_exact(&[(two.as_str(), two_want.as_str())]);
-    assert_split_invariant(Format::Json, two.as_bytes());
+    assert_json_exact(&[(four.as_str(), four_want.as_str())]);
+    assert_split_invariant(Format::Json, four.as_bytes());
     // The JSON in a string sees the outer string's context, as the string
     // did when it was read as text (review of aed97a1).
     let ctx = [
@@ -1779,6 +1779,55 @@ fn json_inside_json_strings_gets_field_rules() {
     for (input, _) in ctx {
         assert_split_invariant(Format::Json, input.as_bytes());
     }
+}
+
+/// JSON in a string after leading whitespace, and several documents in one
+/// string (one per line or one after another), get JSON rules too (red-team
+/// pass, 2026-12-03: they got text rules only). More than 64 bytes of
+/// leading whitespace, or a string that does not start as JSON, is text.
+#[test]
+fn json_in_strings_after_whitespace_and_in_sequences() {
+    let pad = " ".repeat(64);
+    let cases = [
+        (
+            r#"{"p":" \n\t{\"api_key\":\"abc123def456\"}","q":"   ","r":" x 4111111111111111"}"#.to_string(),
+            r#"{"p":" \n\t{\"api_key\":\"[REDACTED]\"}","q":"   ","r":" x ************1111"}"#.to_string(),
+        ),
+        (
+            r#"{"s":"  [\"a\", {\"password\":\"hunter2\"}]","e":""}"#.to_string(),
+            r#"{"s":"  [\"a\", {\"password\":\"[REDACTED]\"}]","e":""}"#.to_string(),
+        ),
+        (
+            r#"{"log":"{\"a\":1}\n{\"api_key\":\"abc123def456\"}\n"}"#.to_string(),
+            r#"{"log":"{\"a\":1}\n{\"api_key\":\"[REDACTED]\"}\n"}"#.to_string(),
+        ),
+        (
+            r#"{"l":"{\"a\":1} {\"api_key\":\"abc123def456\"}","m":"[1][2]{\"api_key\":\"abc123def456\"}"}"#.to_string(),
+            r#"{"l":"{\"a\":1} {\"api_key\":\"[REDACTED]\"}","m":"[1][2]{\"api_key\":\"[REDACTED]\"}"}"#.to_string(),
+        ),
+        (
+            format!(r#"{{"p":"{pad}{{\"api_key\":\"abc123def456\"}}"}}"#),
+            format!(r#"{{"p":"{pad}{{\"api_key\":\"[REDACTED]\"}}"}}"#),
+        ),
+        // Limits: 65 spaces; a string that starts as a number; text after a
+        // document on its line.
+        (
+            format!(r#"{{"p":" {pad}{{\"api_key\":\"abc123def456\"}}"}}"#),
+            format!(r#"{{"p":" {pad}{{\"api_key\":\"abc123def456\"}}"}}"#),
+        ),
+        (
+            r#"{"n":"1 {\"api_key\":\"abc123def456\"}","t":"{\"a\":1} hi {\"api_key\":\"abc123def456\"}"}"#.to_string(),
+            r#"{"n":"1 {\"api_key\":\"abc123def456\"}","t":"{\"a\":1} hi {\"api_key\":\"abc123def456\"}"}"#.to_string(),
+        ),
+    ];
+    for (input, want) in &cases {
+        assert_json_exact(&[(input.as_str(), want.as_str())]);
+        assert_split_invariant(Format::Json, input.as_bytes());
+    }
+    // A key is never read as JSON, whatever it starts with.
+    let key = r#"{" {\"api_key\":\"abc123def456\"}":1}"#;
+    assert_json_exact(&[(key, key)]);
+    assert_split_invariant(Format::Json, key.as_bytes());
 }
 
 /// A field rule with `min_digits` leaves values with fewer digits to the
