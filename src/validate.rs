@@ -41,13 +41,20 @@ pub enum CardBrand {
     /// Troy (Turkey): prefix 9792 (its co-branded 65 is reported as
     /// Discover).
     Troy,
+    /// Elo (Brazil): prefixes 504175, 506699-506778, 509000-509999, 636297
+    /// and 636368 (its ranges inside Visa's 4, Discover's 65 and UnionPay's
+    /// 62 are reported as those).
+    Elo,
+    /// Hiper (Brazil): prefixes 637095, 63737423, 63743358, 637568, 637599,
+    /// 637609 and 637612.
+    Hiper,
 }
 
 impl CardBrand {
     /// Stable lowercase identifier for the brand, suitable for labels and
     /// metrics: `"visa"`, `"mastercard"`, `"amex"`, `"discover"`, `"jcb"`,
-    /// `"diners"`, `"unionpay"`, `"maestro"`, `"mir"`, `"rupay"`, `"verve"`
-    /// or `"troy"`.
+    /// `"diners"`, `"unionpay"`, `"maestro"`, `"mir"`, `"rupay"`, `"verve"`,
+    /// `"troy"`, `"elo"` or `"hiper"`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +70,8 @@ impl CardBrand {
             CardBrand::RuPay => "rupay",
             CardBrand::Verve => "verve",
             CardBrand::Troy => "troy",
+            CardBrand::Elo => "elo",
+            CardBrand::Hiper => "hiper",
         }
     }
 }
@@ -368,8 +377,22 @@ fn lead(d: &[u8], n: usize) -> Option<u32> {
 ///   lengths 16, 18, 19 are from d-edge/Cardidy #99 (2022-10: Wikipedia
 ///   added 18 to the earlier `16, 19`) and the `creditcard` crate's copy.
 ///
-/// Elo and Hipercard (Brazil) are not in any copy of the table seen, so
-/// they are not recognised.
+/// Elo, Hiper and Hipercard (Brazil) are not in that table. Their prefixes
+/// and lengths are those of Braintree's `credit-card-type` package
+/// (`src/lib/card-types.ts`, commit d0b8d2a, MIT), which card forms use to
+/// tell brands apart:
+///
+/// | Brand      | Prefixes                                                | Lengths |
+/// |------------|---------------------------------------------------------|---------|
+/// | Elo        | 401178, 401179, 431274, 438935, 451416, 457393, 457631, 457632, 504175, 506699-506778, 509000-509999, 627780, 636297, 636368, 650031-650033, 650035-650051, 650405-650439, 650485-650538, 650541-650598, 650700-650718, 650720-650727, 650901-650978, 651652-651679, 655000-655019, 655021-655058 | 16 |
+/// | Hiper      | 637095, 63737423, 63743358, 637568, 637599, 637609, 637612 | 16 |
+/// | Hipercard  | 606282                                                  | 16      |
+///
+/// Elo's 4 ranges are inside Visa's, its 65 ranges inside Discover's and
+/// 627780 inside UnionPay's 62, all of which accept 16 digits, and
+/// Hipercard's 606282 is inside RuPay's 60 (16 digits): those are reported
+/// as the older brand. The rest of Elo's ranges and all of Hiper's are
+/// checked here.
 ///
 /// Shared prefixes keep the brand that was here first, with that brand's
 /// lengths: 622126-622925 is both inside UnionPay's 62 and Discover's
@@ -438,6 +461,24 @@ pub fn card_brand(digits: &[u8]) -> Option<CardBrand> {
     }
     if pre(4, 9792, 9792) {
         return (len == 16).then_some(CardBrand::Troy);
+    }
+    if pre(6, 504_175, 504_175)
+        || pre(6, 506_699, 506_778)
+        || pre(3, 509, 509)
+        || pre(6, 636_297, 636_297)
+        || pre(6, 636_368, 636_368)
+    {
+        return (len == 16).then_some(CardBrand::Elo);
+    }
+    if pre(6, 637_095, 637_095)
+        || pre(8, 63_737_423, 63_737_423)
+        || pre(8, 63_743_358, 63_743_358)
+        || pre(6, 637_568, 637_568)
+        || pre(6, 637_599, 637_599)
+        || pre(6, 637_609, 637_609)
+        || pre(6, 637_612, 637_612)
+    {
+        return (len == 16).then_some(CardBrand::Hiper);
     }
     None
 }
@@ -817,6 +858,8 @@ mod tests {
         assert_eq!(CardBrand::RuPay.name(), "rupay");
         assert_eq!(CardBrand::Verve.name(), "verve");
         assert_eq!(CardBrand::Troy.name(), "troy");
+        assert_eq!(CardBrand::Elo.name(), "elo");
+        assert_eq!(CardBrand::Hiper.name(), "hiper");
     }
 
     #[test]
@@ -1223,6 +1266,60 @@ mod tests {
         // Neighbouring prefixes, Luhn-valid: no brand.
         assert!(!card(b"9791123456789019"));
         assert!(!card(b"9793123456789017"));
+    }
+
+    #[test]
+    fn brazilian_cards() {
+        let b = |s: &str| card_brand(s.as_bytes());
+        // Elo, all Luhn-valid 16-digit numbers: range edges and singles.
+        for n in [
+            "5041750000000018",
+            "5066991234567899",
+            "5067780000000006",
+            "5090123456789015",
+            "6362970000123458",
+            "6363680000123452",
+        ] {
+            assert_eq!(b(n), Some(CardBrand::Elo), "{n}");
+            assert!(card(n.as_bytes()), "{n}");
+        }
+        // Hiper.
+        for n in [
+            "6370950000123450",
+            "6373742312345674",
+            "6374335812345671",
+            "6375680000123458",
+            "6375990000123451",
+            "6376090000123459",
+            "6376120000123454",
+        ] {
+            assert_eq!(b(n), Some(CardBrand::Hiper), "{n}");
+            assert!(card(n.as_bytes()), "{n}");
+        }
+        // Elo's ranges inside older brands keep those brands; Hipercard's
+        // 606282 is RuPay's.
+        assert_eq!(b("4011780000000006"), Some(CardBrand::Visa));
+        assert_eq!(b("6500310000000005"), Some(CardBrand::Discover));
+        assert_eq!(b("6277800000000006"), Some(CardBrand::UnionPay));
+        assert_eq!(b("6062820000000003"), Some(CardBrand::RuPay));
+        // Luhn-valid neighbours outside the ranges: no brand.
+        for n in [
+            "5041740000000019",
+            "5041760000000017",
+            "5066981234567890",
+            "5067790000000005",
+            "6362960000123459",
+            "6370960000123459",
+            "6373742212345675",
+        ] {
+            assert!(luhn(n.as_bytes()), "{n}");
+            assert_eq!(b(n), None, "{n}");
+            assert!(!card(n.as_bytes()), "{n}");
+        }
+        // Only 16 digits; bad check digit.
+        assert!(luhn(b"509012345678909"));
+        assert!(!card(b"509012345678909"));
+        assert!(!card(b"5090123456789016"));
     }
 
     /// Prefixes the new brands share with older ones keep the older brand
