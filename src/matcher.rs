@@ -541,11 +541,11 @@ pub struct Matcher {
     /// no context word of a gated rule occurs, cannot contain a match of any
     /// rule (see `scan::may_match`). `None` when some such rule has no
     /// look-around-free form or the DFA cannot be built: every string is
-    /// then scanned. Rules triggered by words with `back` are left out:
-    /// they are in [`Matcher::word_precheck`].
+    /// then scanned. Rules triggered by words are left out: they are in
+    /// [`Matcher::word_precheck`].
     pub(crate) precheck: Option<DFA>,
-    /// The same check for the rules triggered by words with `back`
-    /// (`None`: no such rules).
+    /// The same check for the rules triggered by words (`None`: no such
+    /// rules).
     pub(crate) word_precheck: Option<WordPrecheck>,
     /// Per gated rule, by context-word bit: what the JSON precheck needs
     /// of it.
@@ -595,13 +595,15 @@ pub fn normalize_key(key: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// The JSON precheck of the rules triggered by words with `back`
-/// (`contact.email_pct`), kept out of [`Matcher::precheck`]: there, the
-/// email-with-`%40` pattern made the lazy DFA's cache thrash (its local
-/// part, counted to 64, runs on through `%40` into the domain), and JSON
-/// went from 74 to 528 instructions per byte (`benches/icount`). Here its
-/// DFA runs only on a string that holds one of these rules' words, which
-/// a quick search finds first.
+/// The JSON precheck of the rules triggered by words (`card.cvv`,
+/// `contact.email_pct`, `bank.balance_bare`, …), kept out of
+/// [`Matcher::precheck`]: such a rule matches only where one of its words
+/// is, and in the one DFA its pattern can make the cache thrash. The
+/// email-with-`%40` pattern did (its local part, counted to 64, runs on
+/// through `%40` into the domain: JSON went from 74 to 528 instructions per
+/// byte, `benches/icount`), and so did `bank.balance_bare`'s (62 to 532).
+/// Here their DFA runs only on a string that holds one of their words,
+/// which a quick search finds first.
 #[derive(Debug)]
 pub(crate) struct WordPrecheck {
     /// Those rules' trigger words (ASCII case-insensitive).
@@ -1731,13 +1733,13 @@ impl Matcher {
                 }
             }
         }
-        // Trigger words of the rules that reach back from them (for the
-        // JSON precheck, `WordPrecheck`).
-        let mut back_words_list: Vec<String> = Vec::new();
-        for p in pending.iter().filter(|p| p.rule.back > 0) {
+        // Trigger words of the word-triggered rules (for the JSON
+        // precheck, `WordPrecheck`).
+        let mut word_list: Vec<String> = Vec::new();
+        for p in pending.iter().filter(|p| p.rule.word_triggered) {
             for w in &p.trigger_words {
-                if !back_words_list.contains(w) {
-                    back_words_list.push(w.clone());
+                if !word_list.contains(w) {
+                    word_list.push(w.clone());
                 }
             }
         }
@@ -1863,22 +1865,22 @@ impl Matcher {
             .unwrap_or(0);
         // The JSON string precheck: every rule that can match without a
         // context word (after the 64-gate limit above, which drops gates).
-        // Rules triggered by words with `back` get a check of their own,
-        // run only where a trigger word is (see `word_precheck`); when it
-        // cannot be built, every string is scanned.
-        let back_words = |r: &Rule| r.word_triggered && r.back > 0;
+        // Rules triggered by words get a check of their own, run only
+        // where a trigger word is (see `word_precheck`); when it cannot be
+        // built, every string is scanned.
+        let by_words = |r: &Rule| r.word_triggered;
         let prechecked = |word: bool| {
             rules
                 .iter()
                 .zip(&loose_all)
-                .filter(|(r, _)| r.gate.is_none() && back_words(r) == word)
+                .filter(|(r, _)| r.gate.is_none() && by_words(r) == word)
                 .map(|(_, h)| h.clone())
                 .collect::<Option<Vec<Hir>>>()
         };
         let word_precheck = match prechecked(true) {
             Some(hirs) if hirs.is_empty() => Ok(None),
             Some(hirs) => union_dfa(&hirs)
-                .zip(ascii_ci_ac(&back_words_list).ok())
+                .zip(ascii_ci_ac(&word_list).ok())
                 .map(|(dfa, words)| Some(WordPrecheck { words, dfa }))
                 .ok_or(()),
             None => Err(()),

@@ -357,7 +357,7 @@ fn untagged_run(
 /// look-around-free pattern matches somewhere in `text` (a superset:
 /// look-around at the text's edges only narrows); a gated rule also needs
 /// one of its context words in context + `text`, and a rule triggered by
-/// words with `back` a trigger word in `text`.
+/// words a trigger word in `text`.
 #[inline]
 pub(crate) fn may_match(
     m: &Matcher,
@@ -392,7 +392,7 @@ fn prechecked_may_match(
         if hit(pre, cache) {
             return true;
         }
-        // The rules triggered by words with `back`, kept apart (see
+        // The rules triggered by words, kept apart (see
         // `Matcher::word_precheck`): they need a trigger word in `text`.
         if keyword && m.word_precheck.is_some() && word_precheck_hits(m, sc, text) {
             return true;
@@ -419,7 +419,7 @@ fn prechecked_may_match(
     })
 }
 
-/// Whether a rule triggered by words with `back` may match in `text`
+/// Whether a rule triggered by words may match in `text`
 /// (see [`Matcher::word_precheck`](crate::matcher::Matcher)): one of their
 /// words is in it, and their look-around-free patterns match. Out of line:
 /// it runs only on strings that hold a trigger word.

@@ -232,6 +232,23 @@ fn every_split_of_a_card_gives_the_same_output() {
 }
 
 #[test]
+fn whole_amounts_right_after_a_balance_word_are_masked_however_split() {
+    assert_everywhere(
+        b"Your balance is 5000, you owe 1,200 and Kontostand: 1234 Punkte.",
+        b"Your balance is [BALANCE], you owe [BALANCE] and Kontostand: [BALANCE] Punkte.",
+    );
+    // Not right after the word, or not an amount: kept.
+    let kept: &[u8] = b"balance the load across 3 servers; balance sheet 2026; ticket 12345";
+    assert_everywhere(kept, kept);
+    // In a JSON string (the word precheck lets it through to the scan).
+    let json = br#"{"note":"customer says balance is 5000","id":5000}"#;
+    assert_eq!(
+        redact_all(matcher(), Format::Json, json).expect("scan").0,
+        br#"{"note":"customer says balance is [BALANCE]","id":5000}"#.to_vec()
+    );
+}
+
+#[test]
 fn emails_with_encoded_domain_dots_are_masked_however_split() {
     assert_everywhere(
         b"mail maria@example%2Ecom, jo@mail&#46;example&#x2E;org or x%40y&period;io.",
@@ -278,6 +295,9 @@ fn arb_text() -> impl Strategy<Value = Vec<u8>> {
         "DE89 3704 0044 0532 0130 00",
         "GB82",
         "balance ",
+        "balance is ",
+        "you owe ",
+        "5000",
         "$",
         "€",
         "12,345.67",
