@@ -247,6 +247,39 @@ impl<'a> Window<'a> {
     }
 }
 
+impl Matcher {
+    /// Of the gated rules in `bits`, those for which the context-word
+    /// occurrence `text[s..e]` can count as a whole word in some context
+    /// window of a value ([`Context::confirms`]): the gate keeps only those,
+    /// so `tel` inside `tell` wakes no phone rule.
+    ///
+    /// Exact as a superset. A window is a slice of the same text, with the
+    /// byte on each outer side, so an occurrence's neighbours there are
+    /// `text[s - 1]` and `text[e]`, and it is judged whole by the test
+    /// below, with two more ways to pass: it starts where an `after` window
+    /// starts (right after the value: `text[s - 1]` is the value's last
+    /// byte) or ends where a `before` window ends (right before the value:
+    /// `text[e]` is its first byte). A value lies in a match, so those
+    /// bytes are in the rule's alphabet. An occurrence at the start of
+    /// `text`, or ending at its end (`e == text.len()`: the next byte is
+    /// not known yet), is kept.
+    #[inline]
+    pub(crate) fn whole_word_bits(&self, text: &[u8], s: usize, e: usize, mut bits: u64) -> u64 {
+        let camel = |i: usize| text[i - 1].is_ascii_lowercase() && text[i].is_ascii_uppercase();
+        if s > 0
+            && text[s - 1].is_ascii_alphanumeric()
+            && !camel(s)
+            && !escaped_punctuation_before(text, s)
+        {
+            bits &= self.ctx_alpha[usize::from(text[s - 1])];
+        }
+        if e < text.len() && text[e].is_ascii_alphanumeric() && !camel(e) {
+            bits &= self.ctx_alpha[usize::from(text[e])];
+        }
+        bits
+    }
+}
+
 /// Whether `hay[..i]` ends with a percent escape (`%XX`) of an ASCII
 /// character that is not a letter or digit: in a URL or form body,
 /// `my%20ssn` is "my ssn", so the `0` before `ssn` is a word boundary, not
@@ -522,6 +555,9 @@ pub struct Matcher {
     /// ASCII case-insensitive), with per word the gated rules it serves.
     pub(crate) ctx_words: Option<AhoCorasick>,
     pub(crate) ctx_mask: Vec<u64>,
+    /// Per byte value: the `ctx_mask` bits of the gated rules whose
+    /// alphabet holds it (see [`Matcher::whole_word_bits`]).
+    ctx_alpha: [u64; 256],
     /// Trigger words and gated rules' context words in one automaton; per
     /// pattern, its index in `keyword_rules` (or `u32::MAX`) and its
     /// `ctx_mask` bits.
@@ -1903,6 +1939,19 @@ impl Matcher {
             })
             .collect();
         fill_viable(&dfa, &mut rules);
+        let ctx_alpha = {
+            let mut t = [0u64; 256];
+            for r in &rules {
+                if let Some(g) = &r.gate {
+                    for (b, &inside) in r.alphabet.iter().enumerate() {
+                        if inside {
+                            t[b] |= g.bit;
+                        }
+                    }
+                }
+            }
+            t
+        };
         let history = rules
             .iter()
             .map(|r| r.context.as_ref().map_or(0, |c| c.before))
@@ -1991,6 +2040,7 @@ impl Matcher {
             keyword_max,
             ctx_words,
             ctx_mask,
+            ctx_alpha,
             all_words: all_words_ac,
             words_dfa,
             all_kw,

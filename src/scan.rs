@@ -772,8 +772,8 @@ impl TextScanner {
             if let Some(d) = &m.words_dfa {
                 // The same occurrences from the table DFA, which steps a
                 // byte with one lookup.
-                let (kw_hits, w_occ) = (&mut self.kw_hits, &mut self.w_occ);
-                d.find_all(&self.buf[from..len], |end, kws, ctxs| {
+                let (kw_hits, w_occ, text) = (&mut self.kw_hits, &mut self.w_occ, &self.buf[..len]);
+                d.find_all(&text[from..], |end, kws, ctxs| {
                     let end = from + end;
                     for &(k, l) in kws {
                         let s = end - usize::from(l);
@@ -784,7 +784,10 @@ impl TextScanner {
                     for &(bits, l) in ctxs {
                         let s = end - usize::from(l);
                         if s >= w_from && s < w_new {
-                            w_occ.push((s, bits));
+                            let bits = m.whole_word_bits(text, s, end, bits);
+                            if bits != 0 {
+                                w_occ.push((s, bits));
+                            }
                         }
                     }
                 });
@@ -799,7 +802,10 @@ impl TextScanner {
                     }
                     let bits = m.all_ctx[p];
                     if bits != 0 && s >= w_from && s < w_new {
-                        self.w_occ.push((s, bits));
+                        let bits = m.whole_word_bits(&self.buf[..len], s, hit.end(), bits);
+                        if bits != 0 {
+                            self.w_occ.push((s, bits));
+                        }
                     }
                 }
             }
@@ -1215,8 +1221,11 @@ impl TextScanner {
         let input = aho_corasick::Input::new(&self.buf[..len]).span(from..len);
         for hit in ac.find_overlapping_iter(input) {
             if hit.start() < done {
-                self.w_occ
-                    .push((hit.start(), m.ctx_mask[hit.pattern().as_usize()]));
+                let bits = m.ctx_mask[hit.pattern().as_usize()];
+                let bits = m.whole_word_bits(&self.buf[..len], hit.start(), hit.end(), bits);
+                if bits != 0 {
+                    self.w_occ.push((hit.start(), bits));
+                }
             }
         }
         if self.w_occ.len() > before {
