@@ -1878,3 +1878,50 @@ fn field_rules_skip_values_with_too_few_digits() {
         assert_split_invariant(Format::Json, input.as_bytes());
     }
 }
+
+/// Red-team pass, 2026-12-07 (issue 6 session): JSON shapes whose values
+/// reached the client although the same text was masked. Plaid's
+/// `/auth/get` numbers under a bare `account` key, keyword rules' words as
+/// JSON keys in several languages, and name/value pairs (Salesforce,
+/// Zendesk custom fields) whose name is a CVV or PIN word. Exact outputs,
+/// valid JSON, and the same output at every split.
+#[test]
+fn json_keys_and_name_value_pairs_from_the_red_team_pass() {
+    let cases = [
+        (
+            r#"{"numbers":{"ach":[{"account":"1111222233330000","routing":"021000021","wire_routing":"021000021"}],"bacs":[{"account":"31926819","sort_code":"601613"}]}}"#,
+            r#"{"numbers":{"ach":[{"account":"************0000","routing":"*********","wire_routing":"*********"}],"bacs":[{"account":"****6819","sort_code":"******"}]}}"#,
+        ),
+        (
+            r#"{"account":"Acme Corp","bank":{"account":12345678}}"#,
+            r#"{"account":"Acme Corp","bank":{"account":"****5678"}}"#,
+        ),
+        (
+            r#"{"passwort":"hunter2","Prüfnummer":"123","Geheimzahl":"4821","Ablaufdatum":"12/27"}"#,
+            r#"{"passwort":"[REDACTED]","Prüfnummer":"[CVV]","Geheimzahl":"[PIN]","Ablaufdatum":"[EXPIRY]"}"#,
+        ),
+        (
+            r#"{"exp":"12/27","card":{"expires":"12/27"},"valid_thru":"12/27","cvn":"123","pin_no":"4821","Kontostand":5000}"#,
+            r#"{"exp":"[EXPIRY]","card":{"expires":"[EXPIRY]"},"valid_thru":"[EXPIRY]","cvn":"[CVV]","pin_no":"[PIN]","Kontostand":"[BALANCE]"}"#,
+        ),
+        (
+            r#"{"fields":[{"name":"CVV","value":"123"},{"name":"PIN","value":4821},{"name":"order","value":"4821"}]}"#,
+            r#"{"fields":[{"name":"CVV","value":"[CVV]"},{"name":"PIN","value":"[PIN]"},{"name":"order","value":"4821"}]}"#,
+        ),
+        (
+            r#"{"routingNumber":"021000021","sortCode":"12-34-56"}"#,
+            r#"{"routingNumber":"*********","sortCode":"**-**-**"}"#,
+        ),
+    ];
+    assert_json_exact(&cases);
+    for (input, want) in cases {
+        for cut in 0..=input.len() {
+            let run = stream(
+                Format::Json,
+                [&input.as_bytes()[..cut], &input.as_bytes()[cut..]],
+            )
+            .expect("scan");
+            assert_eq!(show(&run.out), want, "cut at {cut}");
+        }
+    }
+}
