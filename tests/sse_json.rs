@@ -71,7 +71,7 @@ fn json_events(doc: &str, by: u64) -> Vec<(String, u64, u64)> {
 #[test]
 fn field_rules_apply_to_json_event_data() {
     let input = "event: account\nid: 7\ndata: {\"accountNumber\":\"12345678\",\"routingNumber\":\"021000021\",\"balance\":1523.77,\"note\":\"ok\"}\n\n";
-    let want = "event: account\nid: 7\ndata: {\"accountNumber\":\"****5678\",\"routingNumber\":\"*****0021\",\"balance\":\"[BALANCE]\",\"note\":\"ok\"}\n\n";
+    let want = "event: account\nid: 7\ndata: {\"accountNumber\":\"****5678\",\"routingNumber\":\"*********\",\"balance\":\"[BALANCE]\",\"note\":\"ok\"}\n\n";
     let ev = assert_sse(input, want);
     let got = covered_all(input, &ev);
     assert_eq!(
