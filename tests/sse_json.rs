@@ -78,7 +78,7 @@ fn field_rules_apply_to_json_event_data() {
         got,
         [
             ("field.account", "\"12345678\""),
-            ("field.account", "\"021000021\""),
+            ("field.routing", "\"021000021\""),
             ("field.balance", "1523.77,"),
         ]
     );
