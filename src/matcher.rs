@@ -248,6 +248,12 @@ impl<'a> Window<'a> {
 }
 
 impl Matcher {
+    /// The `ctx_mask` bits of the gated rules whose alphabet holds `b`.
+    #[inline]
+    pub(crate) fn ctx_alpha(&self, b: u8) -> u64 {
+        self.ctx_alpha[usize::from(b)]
+    }
+
     /// Of the gated rules in `bits`, those for which the context-word
     /// occurrence `text[s..e]` can count as a whole word in some context
     /// window of a value ([`Context::confirms`]): the gate keeps only those,

@@ -525,22 +525,52 @@ impl WordTrail {
                 }
                 s = d.step(q, bytes[i]);
                 at = i + 1;
-                self.word_end(d, s, self.pos + at as u64);
+                // The byte after the word, when this piece has it: a word
+                // that goes on in a letter or digit is not whole there.
+                let after = bytes.get(at).copied();
+                self.word_end(m, d, s, self.pos + at as u64, bytes[i], after);
             }
             self.state = s;
         }
         self.pos += bytes.len() as u64;
     }
 
-    /// Records the words ending in word-end state `s`, at `end`.
+    /// Records the words ending in word-end state `s`, at `end`; `last` is
+    /// the words' last byte and `after` the byte after them, if known.
+    ///
+    /// A context word is kept only for the gated rules for which its end
+    /// can be a word's end in some context window: the right-hand half of
+    /// [`Matcher::whole_word_bits`] (`tel` in `tell`). Its left-hand half
+    /// is not applied here: a segment's context may begin at any byte of
+    /// the trail, and there the start of the window is a boundary. An end
+    /// at the end of a piece is kept: that is the end of a string, which
+    /// is the end of its segment's text.
     #[inline(never)]
-    fn word_end(&mut self, d: &WordDfa, s: u32, end: u64) {
+    fn word_end(
+        &mut self,
+        m: &Matcher,
+        d: &WordDfa,
+        s: u32,
+        end: u64,
+        last: u8,
+        after: Option<u8>,
+    ) {
         let ends = d.ends_at(s);
         // One more than the start: end - len + 1.
         if ends.keyword != 0 {
             self.keyword = self.keyword.max(end + 1 - u64::from(ends.keyword));
         }
+        let keep = match after {
+            Some(b)
+                if b.is_ascii_alphanumeric()
+                    && !(last.is_ascii_lowercase() && b.is_ascii_uppercase()) =>
+            {
+                m.ctx_alpha(b)
+            }
+            _ => u64::MAX,
+        };
         for &(bits, len) in ends.context {
+            let bits = bits & keep;
             let start1 = end + 1 - u64::from(len);
             if bits != 0 {
                 self.context_max = self.context_max.max(start1);

@@ -1925,3 +1925,49 @@ fn json_keys_and_name_value_pairs_from_the_red_team_pass() {
         }
     }
 }
+
+/// The JSON word trail drops a context word that goes on in a letter or
+/// digit within its string (`tel` in `tell`), which ran the phone rule's
+/// precheck on strings after "Could you tell me" (issue 6). A word that
+/// ends its string, one before a camelCase step and a whole one still
+/// confirm. Exact outputs, valid JSON, every split.
+#[test]
+fn json_word_trail_keeps_words_that_can_be_whole() {
+    let cases = [
+        (
+            r#"{"a":"tell","b":"0171 2345678"}"#,
+            r#"{"a":"tell","b":"0171 2345678"}"#,
+        ),
+        (
+            r#"{"a":"my tel","b":"0171 2345678"}"#,
+            r#"{"a":"my tel","b":"**** *****78"}"#,
+        ),
+        (
+            r#"{"a":"tel","b":"0171 2345678"}"#,
+            r#"{"a":"tel","b":"**** *****78"}"#,
+        ),
+        (
+            r#"{"note":"phoneNumber","v":"0171 2345678"}"#,
+            r#"{"note":"phoneNumber","v":"**** *****78"}"#,
+        ),
+        (
+            r#"{"label":"hotel","n":"0171 2345678"}"#,
+            r#"{"label":"hotel","n":"0171 2345678"}"#,
+        ),
+        (
+            r#"{"m":"Could you tell me your SSN","v":"219456789"}"#,
+            r#"{"m":"Could you tell me your SSN","v":"*********"}"#,
+        ),
+    ];
+    assert_json_exact(&cases);
+    for (input, want) in cases {
+        for cut in 0..=input.len() {
+            let run = stream(
+                Format::Json,
+                [&input.as_bytes()[..cut], &input.as_bytes()[cut..]],
+            )
+            .expect("scan");
+            assert_eq!(show(&run.out), want, "cut at {cut}");
+        }
+    }
+}
