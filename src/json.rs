@@ -90,6 +90,20 @@ pub struct JsonScanner {
     forced: Option<(RuleRef, usize)>,
     /// Field rule for the value being read.
     field: Option<RuleRef>,
+    /// Name/value pairs (`{"name":"Password","value":"…"}`): the field
+    /// rule that the current object's name string named, and the stack
+    /// depth of that object. A later key of the value kind in the same
+    /// object takes it (see [`KeyRole`]).
+    pair_field: Option<(RuleRef, usize)>,
+    /// The next value is under a name key at this depth: a string there
+    /// is captured in `pair_name`.
+    pair_next: Option<usize>,
+    /// The string being read is captured in `pair_name`.
+    pair_capture: bool,
+    /// The captured name string (decoded, at most [`MAX_KEY`] bytes), and
+    /// whether it was longer.
+    pair_name: Vec<u8>,
+    pair_overflow: bool,
     value: Vec<u8>,
     value_overflow: bool,
     number: Vec<u8>,
@@ -535,6 +549,11 @@ impl JsonScanner {
             key_memo: KeyMemo::new(),
             forced: None,
             field: None,
+            pair_field: None,
+            pair_next: None,
+            pair_capture: false,
+            pair_name: Vec::with_capacity(MAX_KEY),
+            pair_overflow: false,
             value: Vec::with_capacity(64),
             value_overflow: false,
             number: Vec::with_capacity(64),
@@ -619,6 +638,10 @@ impl JsonScanner {
         self.norm_key.clear();
         self.forced = None;
         self.field = None;
+        self.pair_field = None;
+        self.pair_next = None;
+        self.pair_capture = false;
+        self.pair_name.clear();
         self.value.clear();
         self.value_overflow = false;
         self.number.clear();
@@ -1537,6 +1560,11 @@ impl JsonScanner {
     }
 
     fn begin_value_string(&mut self) {
+        self.pair_capture = self.pair_next == Some(self.stack.len());
+        if self.pair_capture {
+            self.pair_name.clear();
+            self.pair_overflow = false;
+        }
         self.tok = Tok::Str { key: false };
         self.html_escaped = false;
         self.token_start = self.offset;
@@ -1571,6 +1599,13 @@ impl JsonScanner {
 
     /// `note_recent` for bytes already fed to `words`.
     fn remember(&mut self, bytes: &[u8]) {
+        if self.pair_capture {
+            if self.pair_name.len() + bytes.len() <= MAX_KEY {
+                self.pair_name.extend_from_slice(bytes);
+            } else {
+                self.pair_overflow = true;
+            }
+        }
         // Only the last RECENT bytes count (`seg_context`); older ones are
         // dropped once they fill the spare capacity, not on every string.
         let tail = &bytes[bytes.len().saturating_sub(RECENT)..];
@@ -1641,6 +1676,13 @@ impl JsonScanner {
         let Tok::Str { key } = self.tok else {
             return Ok(());
         };
+        if std::mem::take(&mut self.pair_capture) && !self.pair_overflow {
+            // A name string: the field rule it names holds for a value key
+            // later in this object.
+            if let Some(rule) = m.field_rule_of_key(&self.pair_name, &mut self.norm_key) {
+                self.pair_field = Some((rule, self.stack.len()));
+            }
+        }
         let sep: &[u8] = if key { b": " } else { b" " };
         self.words.feed_blank(m, sep);
         self.remember(sep);
@@ -1651,15 +1693,32 @@ impl JsonScanner {
             self.close_seg(m, events)?;
             self.flush_token(events, n, out);
             self.tok = Tok::None;
-            self.field = if self.key_overflow {
-                None
-            } else if let Some(rule) = self.key_memo.get(m, &self.key) {
-                rule
+            let (rule, role) = if self.key_overflow {
+                (None, KeyRole::Other)
+            } else if let Some(found) = self.key_memo.get(m, &self.key) {
+                found
             } else {
                 let rule = m.field_rule_of_key(&self.key, &mut self.norm_key);
-                self.key_memo.put(m, &self.key, rule);
-                rule
+                let role = KeyRole::of(&self.key, &mut self.norm_key);
+                self.key_memo.put(m, &self.key, (rule, role));
+                (rule, role)
             };
+            let depth = self.stack.len();
+            self.field = rule;
+            self.pair_next = None;
+            if rule.is_none() && self.forced.is_none() {
+                match role {
+                    KeyRole::Name => self.pair_next = Some(depth),
+                    KeyRole::Value => {
+                        if let Some((r, d)) = self.pair_field {
+                            if d == depth {
+                                self.field = Some(r);
+                            }
+                        }
+                    }
+                    KeyRole::Other => {}
+                }
+            }
             out.push(b'"');
             self.expect = Expect::Colon;
             return Ok(());
@@ -1818,6 +1877,7 @@ impl JsonScanner {
     }
 
     fn after_value(&mut self) {
+        self.pair_next = None;
         if let Some((_, depth)) = self.forced {
             if self.stack.len() < depth {
                 self.forced = None;
@@ -2036,6 +2096,9 @@ impl JsonScanner {
         }
         self.stack.pop();
         out.push(b);
+        if self.pair_field.is_some_and(|(_, d)| d > self.stack.len()) {
+            self.pair_field = None;
+        }
         if let Some((_, depth)) = self.forced {
             if self.stack.len() < depth {
                 self.forced = None;
@@ -2173,11 +2236,66 @@ impl JsonScanner {
 /// that recurs (most do) is not normalized and hashed again. Two-way set
 /// associative by length and edge bytes; keys up to [`KeyMemo::LEN`]
 /// bytes; valid for one matcher (by id).
+/// What a key with no field rule of its own says about a name/value pair
+/// object (`{"name":"Password","value":"…"}`, as CRMs write custom fields
+/// and attributes): its string names the field, or it holds the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyRole {
+    Name,
+    Value,
+    Other,
+}
+
+impl KeyRole {
+    /// Normalised as field keys are (`field_name`, `fieldName`).
+    const NAMES: &'static [&'static str] = &[
+        "name",
+        "key",
+        "label",
+        "field",
+        "fieldname",
+        "fieldkey",
+        "fieldlabel",
+        "attribute",
+        "attributename",
+        "property",
+        "propertyname",
+        "param",
+        "paramname",
+        "parameter",
+    ];
+    const VALUES: &'static [&'static str] = &[
+        "value",
+        "val",
+        "values",
+        "fieldvalue",
+        "attributevalue",
+        "propertyvalue",
+        "paramvalue",
+        "content",
+        "answer",
+    ];
+
+    fn of(key: &[u8], norm: &mut Vec<u8>) -> KeyRole {
+        if !crate::matcher::normalize_key(key, norm) {
+            return KeyRole::Other;
+        }
+        let n = norm.as_slice();
+        if KeyRole::NAMES.iter().any(|k| k.as_bytes() == n) {
+            KeyRole::Name
+        } else if KeyRole::VALUES.iter().any(|k| k.as_bytes() == n) {
+            KeyRole::Value
+        } else {
+            KeyRole::Other
+        }
+    }
+}
+
 struct KeyMemo {
     matcher: u64,
     len: [u8; KeyMemo::SLOTS],
     keys: [[u8; KeyMemo::LEN]; KeyMemo::SLOTS],
-    rules: [Option<RuleRef>; KeyMemo::SLOTS],
+    rules: [(Option<RuleRef>, KeyRole); KeyMemo::SLOTS],
 }
 
 impl KeyMemo {
@@ -2191,7 +2309,7 @@ impl KeyMemo {
             matcher: 0,
             len: [KeyMemo::EMPTY; KeyMemo::SLOTS],
             keys: [[0; KeyMemo::LEN]; KeyMemo::SLOTS],
-            rules: [None; KeyMemo::SLOTS],
+            rules: [(None, KeyRole::Other); KeyMemo::SLOTS],
         }
     }
 
@@ -2207,9 +2325,9 @@ impl KeyMemo {
         (h >> 26) as usize
     }
 
-    /// The memoized field lookup of `key`, if any.
+    /// The memoized field lookup and role of `key`, if any.
     #[inline]
-    fn get(&self, m: &Matcher, key: &[u8]) -> Option<Option<RuleRef>> {
+    fn get(&self, m: &Matcher, key: &[u8]) -> Option<(Option<RuleRef>, KeyRole)> {
         if key.len() > KeyMemo::LEN || self.matcher != m.id {
             return None;
         }
@@ -2220,7 +2338,7 @@ impl KeyMemo {
         })
     }
 
-    fn put(&mut self, m: &Matcher, key: &[u8], rule: Option<RuleRef>) {
+    fn put(&mut self, m: &Matcher, key: &[u8], rule: (Option<RuleRef>, KeyRole)) {
         if key.len() > KeyMemo::LEN {
             return;
         }

@@ -646,17 +646,23 @@ fn json_numbers_exact() {
 
 /// A number has the context of the keys and strings before it, as a
 /// string value does (red-team pass, 2026-12-03: `{"name":"SSN","value":
-/// 219456789}` kept the SSN; as a string it was masked).
+/// 219456789}` kept the SSN; as a string it was masked). Under `"value"`
+/// that is now a name/value pair, masked by the SSN field rule; under
+/// `"v"` the text rule's context still masks it.
 #[test]
 fn json_numbers_take_the_context_of_earlier_values() {
     let cases = [
         (
             r#"{"name":"SSN","value":219456789}"#,
-            r#"{"name":"SSN","value":"*********"}"#,
+            r#"{"name":"SSN","value":"[SSN]"}"#,
         ),
         (
-            r#"{"name":"SSN","value":"219456789"}"#,
-            r#"{"name":"SSN","value":"*********"}"#,
+            r#"{"name":"SSN","v":219456789}"#,
+            r#"{"name":"SSN","v":"*********"}"#,
+        ),
+        (
+            r#"{"name":"SSN","v":"219456789"}"#,
+            r#"{"name":"SSN","v":"*********"}"#,
         ),
         (
             r#"{"label":"account number","v":12345678}"#,
@@ -1599,8 +1605,8 @@ fn json_deviations_keep_field_rules() {
 #[test]
 fn json_context_crosses_strings() {
     let m = std::sync::Arc::new(scrim::Matcher::builtin().unwrap());
-    let input = br#"[{"label":"SSN","value":"219456789"},{"label":"Available balance","amount":"$12,345.67"},{"product":"headset","price":"$49.99"}]"#;
-    let want = r#"[{"label":"SSN","value":"*********"},{"label":"Available balance","amount":"[BALANCE]"},{"product":"headset","price":"$49.99"}]"#;
+    let input = br#"[{"label":"SSN","v":"219456789"},{"label":"Available balance","amount":"$12,345.67"},{"product":"headset","price":"$49.99"}]"#;
+    let want = r#"[{"label":"SSN","v":"*********"},{"label":"Available balance","amount":"[BALANCE]"},{"product":"headset","price":"$49.99"}]"#;
     let (out, _) = scrim::redact_all(&m, scrim::Format::Json, input).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), want);
     for at in 0..=input.len() {
@@ -1764,15 +1770,17 @@ fn json_inside_json_strings_gets_field_rules() {
     assert_json_exact(&[(four.as_str(), four_want.as_str())]);
     assert_split_invariant(Format::Json, four.as_bytes());
     // The JSON in a string sees the outer string's context, as the string
-    // did when it was read as text (review of aed97a1).
+    // did when it was read as text (review of aed97a1). (`"value"` there
+    // would make a name/value pair: the SSN field rule would mask the whole
+    // string; `"v"` keeps this about context.)
     let ctx = [
         (
-            r#"{"label":"SSN","value":"[219456789]"}"#,
-            r#"{"label":"SSN","value":"[\"*********\"]"}"#,
+            r#"{"label":"SSN","v":"[219456789]"}"#,
+            r#"{"label":"SSN","v":"[\"*********\"]"}"#,
         ),
         (
-            r#"{"label":"SSN","value":"{\"v\":219456789}"}"#,
-            r#"{"label":"SSN","value":"{\"v\":\"*********\"}"}"#,
+            r#"{"label":"SSN","v":"{\"v\":219456789}"}"#,
+            r#"{"label":"SSN","v":"{\"v\":\"*********\"}"}"#,
         ),
     ];
     assert_json_exact(&ctx);
@@ -1969,5 +1977,62 @@ fn json_word_trail_keeps_words_that_can_be_whole() {
             .expect("scan");
             assert_eq!(show(&run.out), want, "cut at {cut}");
         }
+    }
+}
+
+/// Name/value pairs (red-team pass, 2026-12-07): a CRM's custom fields and
+/// attributes as `{"name":"Password","value":"…"}`. The field rule that the
+/// name string names applies to a value key later in the same object, at
+/// the same depth, with the rule's own `min_digits`; it ends with the
+/// object. Exact outputs, valid JSON, every split.
+#[test]
+fn json_name_value_pairs_take_the_named_field_rule() {
+    let cases = [
+        (
+            r#"{"fields":[{"name":"Password","value":"hunter2"},{"name":"Color","value":"red"}]}"#,
+            r#"{"fields":[{"name":"Password","value":"[REDACTED]"},{"name":"Color","value":"red"}]}"#,
+        ),
+        (
+            r#"{"attributes":[{"key":"api_key","type":"text","value":"sk_live_abc"}]}"#,
+            r#"{"attributes":[{"key":"api_key","type":"text","value":"[REDACTED]"}]}"#,
+        ),
+        (
+            r#"{"label":"Card number","value":"4111 1111 1111 1111"}"#,
+            r#"{"label":"Card number","value":"**** **** **** 1111"}"#,
+        ),
+        (
+            r#"{"field_name":"SSN","field_value":219456789}"#,
+            r#"{"field_name":"SSN","field_value":"[SSN]"}"#,
+        ),
+        (
+            r#"{"name":"password","values":["a","b"],"note":"ok"}"#,
+            r#"{"name":"password","values":["[REDACTED]","[REDACTED]"],"note":"ok"}"#,
+        ),
+        (
+            r#"{"name":"password","meta":{"value":"x"},"value2":"y"}"#,
+            r#"{"name":"password","meta":{"value":"x"},"value2":"y"}"#,
+        ),
+        (
+            r#"{"name":"PIN","value":"n/a"}"#,
+            r#"{"name":"PIN","value":"n/a"}"#,
+        ),
+        (
+            r#"{"name":{"first":"Ann"},"value":"hunter2"}"#,
+            r#"{"name":{"first":"Ann"},"value":"hunter2"}"#,
+        ),
+    ];
+    assert_json_exact(&cases);
+    for (input, want) in cases {
+        for cut in 0..=input.len() {
+            let run = stream(
+                Format::Json,
+                [&input.as_bytes()[..cut], &input.as_bytes()[cut..]],
+            )
+            .expect("scan");
+            assert_eq!(show(&run.out), want, "cut at {cut}");
+        }
+        let bytewise: Vec<&[u8]> = input.as_bytes().chunks(1).collect();
+        let run = stream(Format::Json, bytewise).expect("scan");
+        assert_eq!(show(&run.out), want, "byte by byte");
     }
 }
