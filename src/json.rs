@@ -91,10 +91,10 @@ pub struct JsonScanner {
     /// Field rule for the value being read.
     field: Option<RuleRef>,
     /// Name/value pairs (`{"name":"Password","value":"…"}`): the field
-    /// rule that the current object's name string named, and the stack
-    /// depth of that object. A later key of the value kind in the same
-    /// object takes it (see [`KeyRole`]).
-    pair_field: Option<(RuleRef, usize)>,
+    /// rules that open objects' name strings named, with the stack depth
+    /// of each object (innermost last). A later key of the value kind in
+    /// the same object takes its rule (see [`KeyRole`]).
+    pair_fields: Vec<(RuleRef, usize)>,
     /// The next value is under a name key at this depth: a string there
     /// is captured in `pair_name`.
     pair_next: Option<usize>,
@@ -549,7 +549,7 @@ impl JsonScanner {
             key_memo: KeyMemo::new(),
             forced: None,
             field: None,
-            pair_field: None,
+            pair_fields: Vec::with_capacity(4),
             pair_next: None,
             pair_capture: false,
             pair_name: Vec::with_capacity(MAX_KEY),
@@ -638,7 +638,7 @@ impl JsonScanner {
         self.norm_key.clear();
         self.forced = None;
         self.field = None;
-        self.pair_field = None;
+        self.pair_fields.clear();
         self.pair_next = None;
         self.pair_capture = false;
         self.pair_name.clear();
@@ -1680,7 +1680,13 @@ impl JsonScanner {
             // A name string: the field rule it names holds for a value key
             // later in this object.
             if let Some(rule) = m.field_rule_of_key(&self.pair_name, &mut self.norm_key) {
-                self.pair_field = Some((rule, self.stack.len()));
+                let depth = self.stack.len();
+                // A second name in the same object replaces the first.
+                if self.pair_fields.last().is_some_and(|p| p.1 == depth) {
+                    self.pair_fields.pop();
+                }
+                // Bounded by the nesting depth (MAX_DEPTH).
+                self.pair_fields.push((rule, depth));
             }
         }
         let sep: &[u8] = if key { b": " } else { b" " };
@@ -1710,7 +1716,7 @@ impl JsonScanner {
                 match role {
                     KeyRole::Name => self.pair_next = Some(depth),
                     KeyRole::Value => {
-                        if let Some((r, d)) = self.pair_field {
+                        if let Some(&(r, d)) = self.pair_fields.last() {
                             if d == depth {
                                 self.field = Some(r);
                             }
@@ -2096,8 +2102,12 @@ impl JsonScanner {
         }
         self.stack.pop();
         out.push(b);
-        if self.pair_field.is_some_and(|(_, d)| d > self.stack.len()) {
-            self.pair_field = None;
+        while self
+            .pair_fields
+            .last()
+            .is_some_and(|p| p.1 > self.stack.len())
+        {
+            self.pair_fields.pop();
         }
         if let Some((_, depth)) = self.forced {
             if self.stack.len() < depth {

@@ -2020,6 +2020,11 @@ fn json_name_value_pairs_take_the_named_field_rule() {
             r#"{"name":{"first":"Ann"},"value":"hunter2"}"#,
             r#"{"name":{"first":"Ann"},"value":"hunter2"}"#,
         ),
+        // An inner pair ends with its object; the outer one holds on.
+        (
+            r#"{"name":"password","meta":{"name":"ssn","value":"219456789"},"value":"hunter2"}"#,
+            r#"{"name":"password","meta":{"name":"ssn","value":"[SSN]"},"value":"[REDACTED]"}"#,
+        ),
     ];
     assert_json_exact(&cases);
     for (input, want) in cases {
