@@ -642,6 +642,7 @@ impl JsonScanner {
         self.pair_next = None;
         self.pair_capture = false;
         self.pair_name.clear();
+        self.pair_overflow = false;
         self.value.clear();
         self.value_overflow = false;
         self.number.clear();
@@ -1679,7 +1680,13 @@ impl JsonScanner {
         if std::mem::take(&mut self.pair_capture) && !self.pair_overflow {
             // A name string: the field rule it names holds for a value key
             // later in this object.
-            if let Some(rule) = m.field_rule_of_key(&self.pair_name, &mut self.norm_key) {
+            // A label may end in `:`, `?` or a required-field `*`.
+            let name = self.pair_name.trim_ascii();
+            let end = name
+                .iter()
+                .rposition(|b| !matches!(b, b':' | b'?' | b'*' | b' ' | b'\t'))
+                .map_or(0, |i| i + 1);
+            if let Some(rule) = m.field_rule_of_key(&name[..end], &mut self.norm_key) {
                 let depth = self.stack.len();
                 // A second name in the same object replaces the first.
                 if self.pair_fields.last().is_some_and(|p| p.1 == depth) {
@@ -2242,10 +2249,6 @@ impl JsonScanner {
     }
 }
 
-/// The field rule (or none) of a few recently seen raw keys, so that a key
-/// that recurs (most do) is not normalized and hashed again. Two-way set
-/// associative by length and edge bytes; keys up to [`KeyMemo::LEN`]
-/// bytes; valid for one matcher (by id).
 /// What a key with no field rule of its own says about a name/value pair
 /// object (`{"name":"Password","value":"…"}`, as CRMs write custom fields
 /// and attributes): its string names the field, or it holds the value.
@@ -2273,6 +2276,7 @@ impl KeyRole {
         "param",
         "paramname",
         "parameter",
+        "question",
     ];
     const VALUES: &'static [&'static str] = &[
         "value",
@@ -2282,7 +2286,9 @@ impl KeyRole {
         "attributevalue",
         "propertyvalue",
         "paramvalue",
-        "content",
+        "valuestring",
+        "stringvalue",
+        "textvalue",
         "answer",
     ];
 
@@ -2301,6 +2307,10 @@ impl KeyRole {
     }
 }
 
+/// The field rule (or none) and the pair role of a few recently seen raw keys, so that a key
+/// that recurs (most do) is not normalized and hashed again. Two-way set
+/// associative by length and edge bytes; keys up to [`KeyMemo::LEN`]
+/// bytes; valid for one matcher (by id).
 struct KeyMemo {
     matcher: u64,
     len: [u8; KeyMemo::SLOTS],

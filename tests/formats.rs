@@ -2020,6 +2020,16 @@ fn json_name_value_pairs_take_the_named_field_rule() {
             r#"{"name":{"first":"Ann"},"value":"hunter2"}"#,
             r#"{"name":{"first":"Ann"},"value":"hunter2"}"#,
         ),
+        // A label's punctuation; a question and its answer; a chat
+        // message's `content` is not a pair's value.
+        (
+            r#"{"label":"Password:","value":"hunter2","x":{"question":"PIN?","answer":"4821"}}"#,
+            r#"{"label":"Password:","value":"[REDACTED]","x":{"question":"PIN?","answer":"[PIN]"}}"#,
+        ),
+        (
+            r#"{"role":"user","name":"secret","content":"see you at 5"}"#,
+            r#"{"role":"user","name":"secret","content":"see you at 5"}"#,
+        ),
         // An inner pair ends with its object; the outer one holds on.
         (
             r#"{"name":"password","meta":{"name":"ssn","value":"219456789"},"value":"hunter2"}"#,
