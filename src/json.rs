@@ -1679,8 +1679,8 @@ impl JsonScanner {
         };
         if std::mem::take(&mut self.pair_capture) && !self.pair_overflow {
             // A name string: the field rule it names holds for a value key
-            // later in this object.
-            // A label may end in `:`, `?` or a required-field `*`.
+            // later in this object. A label may end in `:`, `?` or a
+            // required-field `*`.
             let name = self.pair_name.trim_ascii();
             let end = name
                 .iter()
@@ -2307,10 +2307,10 @@ impl KeyRole {
     }
 }
 
-/// The field rule (or none) and the pair role of a few recently seen raw keys, so that a key
-/// that recurs (most do) is not normalized and hashed again. Two-way set
-/// associative by length and edge bytes; keys up to [`KeyMemo::LEN`]
-/// bytes; valid for one matcher (by id).
+/// The field rule (or none) and the pair role of a few recently seen raw
+/// keys, so that a key that recurs (most do) is not normalized and hashed
+/// again. Two-way set associative by length and edge bytes; keys up to
+/// [`KeyMemo::LEN`] bytes; valid for one matcher (by id).
 struct KeyMemo {
     matcher: u64,
     len: [u8; KeyMemo::SLOTS],
