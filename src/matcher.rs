@@ -248,10 +248,19 @@ impl<'a> Window<'a> {
 }
 
 impl Matcher {
-    /// The `ctx_mask` bits of the gated rules whose alphabet holds `b`.
+    /// The right-hand half of [`Matcher::whole_word_bits`], for a word
+    /// whose last byte is `last` and whose next byte is `next`: the gated
+    /// rules for which that end can be a word's end in a context window.
+    /// Shared with the JSON word trail (`scan::WordTrail`), which has only
+    /// this half.
     #[inline]
-    pub(crate) fn ctx_alpha(&self, b: u8) -> u64 {
-        self.ctx_alpha[usize::from(b)]
+    pub(crate) fn word_end_bits(&self, last: u8, next: u8) -> u64 {
+        if next.is_ascii_alphanumeric() && !(last.is_ascii_lowercase() && next.is_ascii_uppercase())
+        {
+            self.ctx_alpha[usize::from(next)]
+        } else {
+            u64::MAX
+        }
     }
 
     /// Of the gated rules in `bits`, those for which the context-word
@@ -279,8 +288,8 @@ impl Matcher {
         {
             bits &= self.ctx_alpha[usize::from(text[s - 1])];
         }
-        if e < text.len() && text[e].is_ascii_alphanumeric() && !camel(e) {
-            bits &= self.ctx_alpha[usize::from(text[e])];
+        if e < text.len() {
+            bits &= self.word_end_bits(text[e - 1], text[e]);
         }
         bits
     }

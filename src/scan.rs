@@ -560,15 +560,7 @@ impl WordTrail {
         if ends.keyword != 0 {
             self.keyword = self.keyword.max(end + 1 - u64::from(ends.keyword));
         }
-        let keep = match after {
-            Some(b)
-                if b.is_ascii_alphanumeric()
-                    && !(last.is_ascii_lowercase() && b.is_ascii_uppercase()) =>
-            {
-                m.ctx_alpha(b)
-            }
-            _ => u64::MAX,
-        };
+        let keep = after.map_or(u64::MAX, |b| m.word_end_bits(last, b));
         for &(bits, len) in ends.context {
             let bits = bits & keep;
             let start1 = end + 1 - u64::from(len);
